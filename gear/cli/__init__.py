@@ -1,0 +1,50 @@
+"""The ``gear`` command: a click group whose subcommands load lazily.
+
+Strategy: ``gear --help`` imports nothing heavy; each subcommand's module is
+imported only when that subcommand runs (click's LazyGroup pattern), so the
+REPL and the dashboard never slow down ``gear serve``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import click
+
+from gear import __version__
+
+#: subcommand name -> (module, attribute, one-line help)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "serve": ("gear.cli.serve", "serve", "Run a Gearman job server."),
+}
+
+
+class LazyGroup(click.Group):
+    """A group that imports a subcommand's module only when it is used."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        spec = COMMANDS.get(cmd_name)
+        if spec is None:
+            return None
+        module = importlib.import_module(spec[0])
+        command = getattr(module, spec[1])
+        assert isinstance(command, click.Command)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][2]) for name in sorted(COMMANDS)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(
+    cls=LazyGroup,
+    context_settings={"auto_envvar_prefix": "GEAR", "help_option_names": ["-h", "--help"]},
+)
+@click.version_option(__version__, prog_name="gear")
+def main(**_: Any) -> None:
+    """gear: a Gearman job server, client, worker and tools."""

@@ -1,0 +1,122 @@
+"""``gear serve``: flags map 1:1 onto ServerConfig, then ``gear.server.run``."""
+
+from __future__ import annotations
+
+import click
+
+from gear.server import ConfigError, ServerConfig, run
+from gear.server.config import DEFAULT_PORT, LOG_LEVELS
+
+
+@click.command()
+@click.option(
+    "--listen",
+    "-L",
+    multiple=True,
+    default=["127.0.0.1"],
+    show_default=True,
+    help="Address to listen on (IPv4 or IPv6); repeat for several. "
+    "Use --listen 0.0.0.0 --listen :: for all interfaces.",
+)
+@click.option(
+    "--port",
+    "-p",
+    type=int,
+    default=DEFAULT_PORT,
+    show_default=True,
+    help="TCP port; 0 picks a free port, shown on the first line of output.",
+)
+@click.option(
+    "--job-retries",
+    "-j",
+    type=int,
+    default=-1,
+    show_default=True,
+    help="Runs a job may have (its worker dying each time) before it fails; -1 = no limit.",
+)
+@click.option(
+    "--worker-wakeup",
+    "-w",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Most sleeping workers one new job wakes; 0 = as many as there are jobs.",
+)
+@click.option(
+    "--job-handle-prefix",
+    default=None,
+    help="Job handles become PREFIX:<n> (default H:<host>-<boot token>).",
+)
+@click.option(
+    "--max-packet-size",
+    type=int,
+    default=64 * 1024 * 1024,
+    show_default=True,
+    help="Largest packet accepted, in bytes; larger ones get ARGUMENT_TOO_LARGE.",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(LOG_LEVELS, case_sensitive=False),
+    default="WARNING",
+    show_default=True,
+    help="Least severe messages logged.",
+)
+@click.option(
+    "--log-file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write the log to this file instead of stderr.",
+)
+@click.option(
+    "--pid-file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write the process id to this file while running.",
+)
+@click.option(
+    "--allow-shutdown",
+    is_flag=True,
+    default=False,
+    help="Accept the admin 'shutdown [graceful]' command.",
+)
+@click.option(
+    "--exceptions/--no-exceptions",
+    default=True,
+    show_default=True,
+    help="Honour OPTION_REQ exceptions (forward WORK_EXCEPTION to clients that ask).",
+)
+def serve(
+    listen: tuple[str, ...],
+    port: int,
+    job_retries: int,
+    worker_wakeup: int,
+    job_handle_prefix: str | None,
+    max_packet_size: int,
+    log_level: str,
+    log_file: str | None,
+    pid_file: str | None,
+    allow_shutdown: bool,
+    exceptions: bool,
+) -> None:
+    """Run a Gearman job server (drop-in for gearmand)."""
+    config = ServerConfig(
+        listen=list(listen),
+        port=port,
+        job_retries=job_retries,
+        worker_wakeup=worker_wakeup,
+        job_handle_prefix=job_handle_prefix,
+        max_packet_size=max_packet_size,
+        log_level=log_level.upper(),
+        log_file=log_file,
+        pid_file=pid_file,
+        allow_shutdown=allow_shutdown,
+        exceptions=exceptions,
+    )
+    try:
+        config.validate()
+        code = run(config)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot serve: {exc.strerror or exc}") from None
+    raise SystemExit(code)

@@ -1,0 +1,243 @@
+"""Numbers and names of the Gearman binary protocol.
+
+Strategy: one table, ``ARGS``, names the arguments of every packet type; the
+codec, the decoder's argument splitting and the packet constructors all read
+it, so a packet's shape is written down exactly once.  Names follow the
+protocol document (``PROTOCOL`` in gearmand) so the code can be searched
+against it.
+"""
+
+from __future__ import annotations
+
+import struct
+from enum import IntEnum
+
+#: 12-byte header: magic, packet type, body length (all big-endian)
+HEADER = struct.Struct(">4sII")
+HEADER_SIZE = HEADER.size
+
+REQ = b"\0REQ"
+RES = b"\0RES"
+
+
+class PacketType(IntEnum):
+    """Packet type numbers, with the names of the protocol document."""
+
+    CAN_DO = 1
+    CANT_DO = 2
+    RESET_ABILITIES = 3
+    PRE_SLEEP = 4
+    UNUSED = 5
+    NOOP = 6
+    SUBMIT_JOB = 7
+    JOB_CREATED = 8
+    GRAB_JOB = 9
+    NO_JOB = 10
+    JOB_ASSIGN = 11
+    WORK_STATUS = 12
+    WORK_COMPLETE = 13
+    WORK_FAIL = 14
+    GET_STATUS = 15
+    ECHO_REQ = 16
+    ECHO_RES = 17
+    SUBMIT_JOB_BG = 18
+    ERROR = 19
+    STATUS_RES = 20
+    SUBMIT_JOB_HIGH = 21
+    SET_CLIENT_ID = 22
+    CAN_DO_TIMEOUT = 23
+    ALL_YOURS = 24
+    WORK_EXCEPTION = 25
+    OPTION_REQ = 26
+    OPTION_RES = 27
+    WORK_DATA = 28
+    WORK_WARNING = 29
+    GRAB_JOB_UNIQ = 30
+    JOB_ASSIGN_UNIQ = 31
+    SUBMIT_JOB_HIGH_BG = 32
+    SUBMIT_JOB_LOW = 33
+    SUBMIT_JOB_LOW_BG = 34
+    SUBMIT_JOB_SCHED = 35
+    SUBMIT_JOB_EPOCH = 36
+    SUBMIT_REDUCE_JOB = 37
+    SUBMIT_REDUCE_JOB_BACKGROUND = 38
+    GRAB_JOB_ALL = 39
+    JOB_ASSIGN_ALL = 40
+    GET_STATUS_UNIQUE = 41
+    STATUS_RES_UNIQUE = 42
+
+
+P = PacketType
+_SUBMIT = ("function", "unique", "data")
+
+#: argument names per packet type; the last argument may contain NUL bytes
+ARGS: dict[PacketType, tuple[str, ...]] = {
+    P.CAN_DO: ("function",),
+    P.CANT_DO: ("function",),
+    P.RESET_ABILITIES: (),
+    P.PRE_SLEEP: (),
+    P.UNUSED: (),
+    P.NOOP: (),
+    P.SUBMIT_JOB: _SUBMIT,
+    P.JOB_CREATED: ("handle",),
+    P.GRAB_JOB: (),
+    P.NO_JOB: (),
+    P.JOB_ASSIGN: ("handle", "function", "data"),
+    P.WORK_STATUS: ("handle", "numerator", "denominator"),
+    P.WORK_COMPLETE: ("handle", "data"),
+    P.WORK_FAIL: ("handle",),
+    P.GET_STATUS: ("handle",),
+    P.ECHO_REQ: ("data",),
+    P.ECHO_RES: ("data",),
+    P.SUBMIT_JOB_BG: _SUBMIT,
+    P.ERROR: ("code", "text"),
+    P.STATUS_RES: ("handle", "known", "running", "numerator", "denominator"),
+    P.SUBMIT_JOB_HIGH: _SUBMIT,
+    P.SET_CLIENT_ID: ("client_id",),
+    P.CAN_DO_TIMEOUT: ("function", "timeout"),
+    P.ALL_YOURS: (),
+    P.WORK_EXCEPTION: ("handle", "data"),
+    P.OPTION_REQ: ("option",),
+    P.OPTION_RES: ("option",),
+    P.WORK_DATA: ("handle", "data"),
+    P.WORK_WARNING: ("handle", "data"),
+    P.GRAB_JOB_UNIQ: (),
+    P.JOB_ASSIGN_UNIQ: ("handle", "function", "unique", "data"),
+    P.SUBMIT_JOB_HIGH_BG: _SUBMIT,
+    P.SUBMIT_JOB_LOW: _SUBMIT,
+    P.SUBMIT_JOB_LOW_BG: _SUBMIT,
+    P.SUBMIT_JOB_SCHED: (
+        "function",
+        "unique",
+        "minute",
+        "hour",
+        "day_of_month",
+        "month",
+        "day_of_week",
+        "data",
+    ),
+    P.SUBMIT_JOB_EPOCH: ("function", "unique", "epoch", "data"),
+    P.SUBMIT_REDUCE_JOB: ("function", "unique", "reducer", "aggregator", "data"),
+    P.SUBMIT_REDUCE_JOB_BACKGROUND: ("function", "unique", "reducer", "aggregator", "data"),
+    P.GRAB_JOB_ALL: (),
+    P.JOB_ASSIGN_ALL: ("handle", "function", "unique", "reducer", "data"),
+    P.GET_STATUS_UNIQUE: ("unique",),
+    P.STATUS_RES_UNIQUE: ("unique", "known", "running", "numerator", "denominator", "clients"),
+}
+
+#: argument count per type number, for the decoder's hot path
+ARG_COUNT: tuple[int, ...] = tuple(
+    len(ARGS[PacketType(n)]) if n in PacketType._value2member_map_ else 0 for n in range(43)
+)
+
+#: packets a client, worker or admin tool sends to a server
+REQUEST_TYPES = frozenset(
+    {
+        P.CAN_DO,
+        P.CANT_DO,
+        P.RESET_ABILITIES,
+        P.PRE_SLEEP,
+        P.SUBMIT_JOB,
+        P.GRAB_JOB,
+        P.WORK_STATUS,
+        P.WORK_COMPLETE,
+        P.WORK_FAIL,
+        P.GET_STATUS,
+        P.ECHO_REQ,
+        P.SUBMIT_JOB_BG,
+        P.SUBMIT_JOB_HIGH,
+        P.SET_CLIENT_ID,
+        P.CAN_DO_TIMEOUT,
+        P.ALL_YOURS,
+        P.WORK_EXCEPTION,
+        P.OPTION_REQ,
+        P.WORK_DATA,
+        P.WORK_WARNING,
+        P.GRAB_JOB_UNIQ,
+        P.SUBMIT_JOB_HIGH_BG,
+        P.SUBMIT_JOB_LOW,
+        P.SUBMIT_JOB_LOW_BG,
+        P.SUBMIT_JOB_SCHED,
+        P.SUBMIT_JOB_EPOCH,
+        P.SUBMIT_REDUCE_JOB,
+        P.SUBMIT_REDUCE_JOB_BACKGROUND,
+        P.GRAB_JOB_ALL,
+        P.GET_STATUS_UNIQUE,
+    }
+)
+
+#: packets a server sends (WORK_* are relayed from workers to clients)
+RESPONSE_TYPES = frozenset(
+    {
+        P.NOOP,
+        P.JOB_CREATED,
+        P.NO_JOB,
+        P.JOB_ASSIGN,
+        P.WORK_STATUS,
+        P.WORK_COMPLETE,
+        P.WORK_FAIL,
+        P.ECHO_RES,
+        P.ERROR,
+        P.STATUS_RES,
+        P.WORK_EXCEPTION,
+        P.OPTION_RES,
+        P.WORK_DATA,
+        P.WORK_WARNING,
+        P.JOB_ASSIGN_UNIQ,
+        P.JOB_ASSIGN_ALL,
+        P.STATUS_RES_UNIQUE,
+    }
+)
+
+
+class Priority(IntEnum):
+    """Job priority; lower value runs first."""
+
+    HIGH = 0
+    NORMAL = 1
+    LOW = 2
+
+
+#: (priority, background) of each submit packet
+SUBMIT_KINDS: dict[PacketType, tuple[Priority, bool]] = {
+    P.SUBMIT_JOB: (Priority.NORMAL, False),
+    P.SUBMIT_JOB_BG: (Priority.NORMAL, True),
+    P.SUBMIT_JOB_HIGH: (Priority.HIGH, False),
+    P.SUBMIT_JOB_HIGH_BG: (Priority.HIGH, True),
+    P.SUBMIT_JOB_LOW: (Priority.LOW, False),
+    P.SUBMIT_JOB_LOW_BG: (Priority.LOW, True),
+    P.SUBMIT_JOB_EPOCH: (Priority.NORMAL, True),
+    P.SUBMIT_JOB_SCHED: (Priority.NORMAL, True),
+    P.SUBMIT_REDUCE_JOB: (Priority.NORMAL, False),
+    P.SUBMIT_REDUCE_JOB_BACKGROUND: (Priority.NORMAL, True),
+}
+
+#: the submit packet for a (priority, background) pair
+SUBMIT_TYPE: dict[tuple[Priority, bool], PacketType] = {
+    (Priority.NORMAL, False): P.SUBMIT_JOB,
+    (Priority.NORMAL, True): P.SUBMIT_JOB_BG,
+    (Priority.HIGH, False): P.SUBMIT_JOB_HIGH,
+    (Priority.HIGH, True): P.SUBMIT_JOB_HIGH_BG,
+    (Priority.LOW, False): P.SUBMIT_JOB_LOW,
+    (Priority.LOW, True): P.SUBMIT_JOB_LOW_BG,
+}
+
+
+class ErrorCode:
+    """ERROR packet codes as C gearmand sends them (libgearman names without GEARMAN_)."""
+
+    INVALID_COMMAND = "INVALID_COMMAND"
+    INVALID_MAGIC = "INVALID_MAGIC"
+    JOB_NOT_FOUND = "JOB_NOT_FOUND"
+    QUEUE_ERROR = "QUEUE_ERROR"
+    UNKNOWN_OPTION = "UNKNOWN_OPTION"
+    ARGUMENT_TOO_LARGE = "ARGUMENT_TOO_LARGE"
+    INVALID_ARGUMENT = "INVALID_ARGUMENT"
+
+
+#: protocol limits (C gearmand / libgearman)
+MAX_UNIQUE = 64
+MAX_FUNCTION = 512
+MAX_HANDLE = 64
+MAX_CLIENT_ID = 127
+DEFAULT_MAX_PACKET = 64 * 1024 * 1024

@@ -1,0 +1,177 @@
+"""Incremental decoding of a Gearman byte stream.
+
+Strategy: bytes go in with ``feed``; ``next_event`` returns one complete
+``Packet``, one ``AdminLine`` (a text command line), or ``NEED_DATA``.  Text
+and binary are told apart per packet, by the first byte, as C gearmand does:
+a NUL starts a binary packet, anything else starts a text line ending in
+``\\n`` (``\\r`` before it is dropped).  Nothing is copied until a whole
+packet is there; the unread tail stays in the buffer.
+
+A broken packet raises ``RemoteProtocolError``.  When the framing is still
+intact (an unknown type, too few arguments) the packet has been consumed and
+the caller may answer with an ERROR packet and go on reading; when it is not
+(bad magic, a length over the limit) the error is ``fatal`` and the caller
+must close the connection.
+"""
+
+from __future__ import annotations
+
+from typing import Final, NamedTuple
+
+from gear.errors import PacketTooLarge, RemoteProtocolError
+from gear.protocol.constants import (
+    ARG_COUNT,
+    DEFAULT_MAX_PACKET,
+    HEADER,
+    HEADER_SIZE,
+    REQ,
+    RES,
+    ErrorCode,
+    PacketType,
+)
+from gear.protocol.packets import Packet
+
+_unpack_header = HEADER.unpack_from
+_MAX_TYPE = len(ARG_COUNT) - 1
+
+
+class NeedData:
+    """The type of ``NEED_DATA``: no complete event is buffered yet."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NEED_DATA"
+
+
+NEED_DATA: Final = NeedData()
+
+
+class AdminLine(NamedTuple):
+    """One line of the text admin protocol, without its line ending."""
+
+    line: bytes
+
+
+Event = Packet | AdminLine | NeedData
+
+
+class Decoder:
+    """Turns a byte stream into packets and admin lines.
+
+    Args:
+        expect: the magic the peer must send: ``REQ`` on a server, ``RES`` on
+            a client or worker.
+        max_packet_size: the largest body (and text line) accepted.
+        allow_text: whether text admin lines are accepted (servers do;
+            clients reading binary replies do not).
+    """
+
+    __slots__ = ("_buf", "_pos", "allow_text", "expect", "max_packet_size")
+
+    def __init__(
+        self,
+        *,
+        expect: bytes = REQ,
+        max_packet_size: int = DEFAULT_MAX_PACKET,
+        allow_text: bool = True,
+    ) -> None:
+        #: the magic the peer must send
+        self.expect = expect
+        #: the largest packet body accepted, in bytes
+        self.max_packet_size = max_packet_size
+        #: whether text admin lines are accepted
+        self.allow_text = allow_text
+        self._buf: bytes = b""
+        self._pos = 0
+
+    def feed(self, data: bytes) -> None:
+        """Append received bytes."""
+        if self._pos >= len(self._buf):
+            self._buf = bytes(data)
+        else:
+            self._buf = self._buf[self._pos :] + data
+        self._pos = 0
+
+    @property
+    def trailing(self) -> bytes:
+        """The bytes received but not yet decoded."""
+        return self._buf[self._pos :]
+
+    def next_event(self) -> Event:
+        """The next complete packet or admin line, or ``NEED_DATA``.
+
+        Raises:
+            RemoteProtocolError: the bytes break the protocol (see the module
+                strategy for ``fatal``).
+        """
+        buf = self._buf
+        pos = self._pos
+        avail = len(buf) - pos
+        if avail == 0:
+            return NEED_DATA
+        if buf[pos] != 0:
+            return self._text_line()
+        if avail < HEADER_SIZE:
+            head = buf[pos : pos + 4]
+            if not (REQ.startswith(head) or RES.startswith(head)):
+                self._check_magic(head)
+            return NEED_DATA
+        magic, ptype, size = _unpack_header(buf, pos)
+        if magic != self.expect:
+            self._check_magic(magic)
+        if size > self.max_packet_size:
+            raise PacketTooLarge(
+                f"packet of {size} bytes is over the limit of {self.max_packet_size}",
+                error_code=ErrorCode.ARGUMENT_TOO_LARGE,
+                fatal=True,
+            )
+        end = pos + HEADER_SIZE + size
+        if len(buf) < end:
+            return NEED_DATA
+        self._pos = end
+        if ptype > _MAX_TYPE or ptype == 0:
+            raise RemoteProtocolError(f"unknown packet type {ptype}")
+        nargs = ARG_COUNT[ptype]
+        if nargs == 0:
+            return Packet(ptype, ())
+        body = buf[pos + HEADER_SIZE : end]
+        if nargs == 1:
+            return Packet(ptype, (body,))
+        args = body.split(b"\0", nargs - 1)
+        if len(args) != nargs:
+            raise RemoteProtocolError(
+                f"{PacketType(ptype).name} needs {nargs} NUL-separated arguments, got {len(args)}"
+            )
+        return Packet(ptype, tuple(args))
+
+    def _check_magic(self, magic: bytes) -> None:
+        if self.expect == REQ and magic == RES:
+            text = "Request magic expected"
+        elif self.expect == RES and magic == REQ:
+            text = "Response magic expected"
+        else:
+            text = f"Invalid magic {magic!r}"
+        raise RemoteProtocolError(text, error_code=ErrorCode.INVALID_MAGIC, fatal=True)
+
+    def _text_line(self) -> Event:
+        buf = self._buf
+        pos = self._pos
+        if not self.allow_text:
+            raise RemoteProtocolError(
+                "text where a binary packet was expected",
+                error_code=ErrorCode.INVALID_MAGIC,
+                fatal=True,
+            )
+        nl = buf.find(b"\n", pos)
+        if nl < 0:
+            if len(buf) - pos > self.max_packet_size:
+                raise PacketTooLarge(
+                    "text line over the packet size limit",
+                    error_code=ErrorCode.ARGUMENT_TOO_LARGE,
+                    fatal=True,
+                )
+            return NEED_DATA
+        self._pos = nl + 1
+        end = nl - 1 if nl > pos and buf[nl - 1] == 13 else nl
+        return AdminLine(buf[pos:end])

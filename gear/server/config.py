@@ -1,0 +1,72 @@
+"""Everything ``gear serve`` can be told, as one dataclass.
+
+Strategy: the CLI maps its flags 1:1 onto ``ServerConfig`` and calls
+``gear.server.run(config)``; embedders and tests build the same object.
+Validation happens here, so a bad value is one clear message wherever it
+comes from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from gear.protocol.constants import DEFAULT_MAX_PACKET
+
+DEFAULT_PORT = 4730
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class ConfigError(ValueError):
+    """A setting that cannot be used; the message says which and why."""
+
+
+@dataclass
+class ServerConfig:
+    """Settings of one job server."""
+
+    #: addresses to listen on (IPv4 or IPv6); each gets ``port``
+    listen: list[str] = field(default_factory=lambda: ["127.0.0.1"])
+    #: TCP port; 0 picks a free one (reported on the start-up line)
+    port: int = DEFAULT_PORT
+    #: runs a job may have before it fails to its clients; -1 = no limit
+    job_retries: int = -1
+    #: most workers one new job wakes; 0 = as many as there are runnable jobs
+    worker_wakeup: int = 0
+    #: job handles become ``<prefix>:<n>``; default ``H:<host>-<boot token>``
+    job_handle_prefix: str | None = None
+    #: largest packet body accepted, in bytes
+    max_packet_size: int = DEFAULT_MAX_PACKET
+    #: DEBUG, INFO, WARNING, ERROR or CRITICAL
+    log_level: str = "WARNING"
+    #: write the log here instead of stderr
+    log_file: str | None = None
+    #: write the process id here while running
+    pid_file: str | None = None
+    #: accept the admin ``shutdown`` command
+    allow_shutdown: bool = False
+    #: honour OPTION_REQ "exceptions" (WORK_EXCEPTION to opted-in clients)
+    exceptions: bool = True
+    #: where background jobs are kept: ``memory``
+    store: str = "memory"
+
+    def validate(self) -> None:
+        """Raise ConfigError for the first setting that cannot be used."""
+        if not 0 <= self.port <= 65535:
+            raise ConfigError(f"port {self.port} is outside 0-65535")
+        if not self.listen:
+            raise ConfigError("nothing to listen on: give at least one --listen address")
+        if self.job_retries < -1:
+            raise ConfigError("--job-retries takes -1 (no limit), 0 or a positive number")
+        if self.worker_wakeup < 0:
+            raise ConfigError("--worker-wakeup takes 0 (as needed) or a positive number")
+        if self.max_packet_size < 1024:
+            raise ConfigError("--max-packet-size must be at least 1024 bytes")
+        if self.log_level.upper() not in LOG_LEVELS:
+            raise ConfigError(f"--log-level takes one of {', '.join(LOG_LEVELS)}")
+        if self.store != "memory":
+            raise ConfigError(f"unknown store {self.store!r}: this build knows 'memory'")
+        prefix = self.job_handle_prefix
+        if prefix is not None and (
+            not prefix or len(prefix) > 40 or any(c in prefix for c in "\0 \t\n")
+        ):
+            raise ConfigError("--job-handle-prefix must be 1-40 characters with no spaces")

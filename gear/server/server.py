@@ -1,0 +1,304 @@
+"""The asyncio shell around the broker: sockets, timers, signals, shutdown.
+
+Strategy: one ``asyncio.Protocol`` per connection.  ``data_received`` feeds
+the decoder, hands every complete packet (or admin line) to the broker, and
+then ``flush`` writes each session's pending bytes with one
+``transport.write``.  Nothing here knows the protocol's rules; the broker
+does.  The earliest broker deadline (epoch jobs, job timeouts) is kept armed
+as a single ``call_later`` handle.  uvloop is used when it is installed.
+
+Shutdown: SIGTERM/SIGINT stop listening, write what is pending and return
+at once; SIGUSR1 or admin ``shutdown graceful`` stop listening and return
+when no job is running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import signal
+import socket
+import sys
+import time
+from collections.abc import Callable
+
+from gear import __version__
+from gear.errors import RemoteProtocolError
+from gear.protocol.constants import PacketType
+from gear.protocol.framing import NEED_DATA, AdminLine, Decoder
+from gear.protocol.packets import Packet, response
+from gear.server.admin import AdminCommands, ServerInfo
+from gear.server.broker import Broker, BrokerConfig
+from gear.server.config import ServerConfig
+from gear.server.state import Session
+
+log = logging.getLogger("gear.server")
+
+#: what ``version`` answers: C gearmand's level first, for tools that parse it
+VERSION_STRING = f"1.1.20-gear-{__version__}"
+
+
+def default_handle_prefix() -> bytes:
+    """``H:<host>-<token>:``: the token is new each boot, so handles never repeat."""
+    host = socket.gethostname().split(".")[0][:32] or "localhost"
+    return f"H:{host}-{secrets.token_hex(3)}:".encode()
+
+
+class GearProtocol(asyncio.Protocol):
+    """One accepted connection."""
+
+    __slots__ = ("admin", "broker", "decoder", "server", "session", "transport")
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.broker = server.broker
+        self.admin = server.admin
+        self.decoder = Decoder(max_packet_size=server.config.max_packet_size)
+        self.session: Session | None = None
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
+        sock = transport.get_extra_info("socket")
+        fd = sock.fileno() if sock is not None else -1
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        peer = transport.get_extra_info("peername")
+        host = peer[0] if isinstance(peer, tuple) else str(peer or "-")
+        self.session = self.broker.connect(host, fd)
+        self.session.io = transport
+        self.server.connections.add(self)
+
+    def data_received(self, data: bytes) -> None:
+        session = self.session
+        if session is None or session.closing:
+            return
+        decoder = self.decoder
+        decoder.feed(data)
+        handle = self.broker.handle_packet
+        while True:
+            try:
+                event = decoder.next_event()
+                if event is NEED_DATA:
+                    break
+                if type(event) is Packet:
+                    handle(session, event)
+                else:
+                    assert isinstance(event, AdminLine)
+                    self.broker.send(session, self.admin.run(session, event.line))
+            except RemoteProtocolError as exc:
+                self._protocol_error(session, exc)
+                if exc.fatal:
+                    break
+            except Exception:
+                log.exception("internal error on connection from %s; closing it", session.peer)
+                self.broker.send(session, _error("SERVER_ERROR", "internal error, see server log"))
+                session.closing = True
+                break
+        self.server.flush()
+
+    def _protocol_error(self, session: Session, exc: RemoteProtocolError) -> None:
+        log.info("protocol error from %s: %s", session.peer, exc)
+        self.broker.send(session, _error(exc.error_code, str(exc)))
+        if exc.fatal:
+            session.closing = True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.server.connections.discard(self)
+        if self.session is not None:
+            self.session.io = None
+            self.broker.disconnect(self.session)
+            self.server.flush()
+
+
+def _error(code: str, text: str) -> bytes:
+    return response(PacketType.ERROR, code.encode(), text.encode())
+
+
+class Server:
+    """A Gearman job server bound to one port on one or more addresses."""
+
+    def __init__(self, config: ServerConfig, clock: Callable[[], float] = time.time) -> None:
+        config.validate()
+        self.config = config
+        prefix = (
+            config.job_handle_prefix.encode() + b":"
+            if config.job_handle_prefix
+            else default_handle_prefix()
+        )
+        self.broker = Broker(
+            BrokerConfig(
+                handle_prefix=prefix,
+                job_retries=config.job_retries,
+                worker_wakeup=config.worker_wakeup,
+                exceptions=config.exceptions,
+            ),
+            clock,
+        )
+        self.info = ServerInfo(
+            pid=os.getpid(),
+            version=VERSION_STRING,
+            log_level=config.log_level.upper(),
+            allow_shutdown=config.allow_shutdown,
+            request_shutdown=self.request_shutdown,
+        )
+        self.admin = AdminCommands(self.broker, self.info)
+        self.connections: set[GearProtocol] = set()
+        #: the bound port (known after ``start``)
+        self.port = 0
+        #: the bound (host, port) pairs
+        self.addresses: list[tuple[str, int]] = []
+        self.started = asyncio.Event()
+        self._servers: list[asyncio.Server] = []
+        self._done = asyncio.Event()
+        self._graceful = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self._clock = clock
+
+    async def start(self) -> None:
+        """Bind every listen address; ``port`` 0 picks one free port for all."""
+        loop = asyncio.get_running_loop()
+        port = self.config.port
+        for host in self.config.listen:
+            srv = await loop.create_server(
+                lambda: GearProtocol(self), host=host, port=port, reuse_address=True, backlog=1024
+            )
+            self._servers.append(srv)
+            for sock in srv.sockets:
+                addr = sock.getsockname()
+                self.addresses.append((addr[0], addr[1]))
+            port = self.addresses[0][1]
+        self.port = port
+        self.started.set()
+
+    async def serve_forever(self) -> None:
+        """Serve until ``request_shutdown`` (or a signal) ends it."""
+        await self._done.wait()
+        await self._close()
+
+    def request_shutdown(self, graceful: bool) -> None:
+        """Stop listening; end now, or once no job is running (graceful)."""
+        for srv in self._servers:
+            srv.close()
+        if graceful:
+            self._graceful = True
+            log.warning(
+                "graceful shutdown: waiting for %d running jobs", self.broker.running_count()
+            )
+            self._check_graceful()
+        else:
+            self._done.set()
+
+    def _check_graceful(self) -> None:
+        if self._graceful and self.broker.running_count() == 0:
+            self._done.set()
+
+    async def _close(self) -> None:
+        for srv in self._servers:
+            srv.close()
+        self.flush()
+        for conn in list(self.connections):
+            if conn.transport is not None:
+                conn.transport.close()
+        if self._timer is not None:
+            self._timer.cancel()
+        for srv in self._servers:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(srv.wait_closed(), 0.5)
+
+    def flush(self) -> None:
+        """Write every session's pending bytes, then re-arm the timer."""
+        broker = self.broker
+        for session in broker.dirty:
+            transport = session.io
+            if transport is not None and session.out:
+                transport.write(b"".join(session.out) if len(session.out) > 1 else session.out[0])
+                if session.closing:
+                    transport.close()
+            session.out.clear()
+        broker.dirty.clear()
+        deadline = broker.next_deadline()
+        if deadline is not None and deadline != self._timer_at:
+            self._arm(deadline)
+        if self._graceful:
+            self._check_graceful()
+
+    def _arm(self, deadline: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_at = deadline
+        delay = max(0.0, deadline - self._clock())
+        self._timer = asyncio.get_running_loop().call_later(delay, self._fire)
+
+    def _fire(self) -> None:
+        self._timer = None
+        self._timer_at = None
+        self.broker.on_timer()
+        self.flush()
+
+
+def _install_signals(server: Server) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, server.request_shutdown, False)
+    loop.add_signal_handler(signal.SIGUSR1, server.request_shutdown, True)
+
+
+def _configure_logging(config: ServerConfig) -> None:
+    handler: logging.Handler
+    if config.log_file:
+        handler = logging.FileHandler(config.log_file)
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("gear")
+    root.handlers[:] = [handler]
+    root.setLevel(config.log_level.upper())
+
+
+async def serve(config: ServerConfig, announce: Callable[[Server], None] | None = None) -> None:
+    """Run a server until it is told to stop."""
+    server = Server(config)
+    await server.start()
+    _install_signals(server)
+    if announce is not None:
+        announce(server)
+    await server.serve_forever()
+
+
+def _announce(server: Server) -> None:
+    where = ", ".join(f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in server.addresses)
+    hint = ""
+    if all(h in ("127.0.0.1", "::1") for h, _ in server.addresses):
+        hint = "; to listen on all interfaces use --listen 0.0.0.0 --listen ::"
+    print(f"gear serve {__version__}: listening on {where} (pid {os.getpid()}){hint}", flush=True)
+    log.info("started, handles %s", server.broker.config.handle_prefix.decode())
+
+
+def run(config: ServerConfig) -> int:
+    """The entry point of ``gear serve``: serve until a signal, return an exit code."""
+    _configure_logging(config)
+    if config.pid_file:
+        with open(config.pid_file, "w") as fh:
+            fh.write(f"{os.getpid()}\n")
+    try:
+        _run_loop(serve(config, _announce))
+    finally:
+        if config.pid_file:
+            with contextlib.suppress(OSError):
+                os.unlink(config.pid_file)
+    return 0
+
+
+def _run_loop(coro: object) -> None:
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(coro)  # type: ignore[arg-type]
+        return
+    uvloop.run(coro)  # type: ignore[arg-type]

@@ -1,0 +1,202 @@
+"""The objects the routing core keeps: jobs, functions and sessions.
+
+Strategy: plain slotted classes with no behaviour beyond small helpers, so
+the broker (the only writer) reads as the protocol's rules.  A function owns
+three FIFO deques (HIGH, NORMAL, LOW).  Removing a job from the middle of a
+deque would be O(n), so a cancelled or abandoned job is only marked
+(``job.queued = False``) and skipped when it reaches the head; the per
+priority counters are kept exact at every step, so ``status`` never counts
+a dead job (C gearmand does, until a worker reaches it).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+from gear.protocol.constants import Priority
+
+
+class Job:
+    """One job, queued, scheduled or running."""
+
+    __slots__ = (
+        "attempts",
+        "background",
+        "clients",
+        "created",
+        "data",
+        "denominator",
+        "function",
+        "handle",
+        "key",
+        "numerator",
+        "priority",
+        "queued",
+        "reducer",
+        "started",
+        "timer_seq",
+        "unique",
+        "when",
+        "worker",
+    )
+
+    def __init__(
+        self,
+        handle: bytes,
+        function: Function,
+        unique: bytes,
+        key: bytes,
+        data: bytes,
+        priority: Priority,
+        background: bool,
+        created: float,
+    ) -> None:
+        #: the job handle, ``H:<host>:<n>``
+        self.handle = handle
+        #: the function the job belongs to
+        self.function = function
+        #: the unique id as submitted (may be empty, or ``-``)
+        self.unique = unique
+        #: the coalescing key: the unique, or the data when the unique is ``-``
+        self.key = key
+        #: the workload
+        self.data = data
+        #: HIGH, NORMAL or LOW
+        self.priority = priority
+        #: True once any submit of it was a background one (it then outlives clients)
+        self.background = background
+        #: sessions waiting for its results (foreground submitters)
+        self.clients: list[Session] = []
+        #: when it was submitted (clock seconds)
+        self.created = created
+        #: when it may run (epoch seconds) for epoch and scheduled jobs, else 0
+        self.when = 0.0
+        #: True while it sits in its function's queue
+        self.queued = False
+        #: the worker session running it, or None
+        self.worker: Session | None = None
+        #: when its current run started
+        self.started = 0.0
+        #: how many runs were started
+        self.attempts = 0
+        #: last WORK_STATUS numerator and denominator
+        self.numerator = 0
+        self.denominator = 0
+        #: the reducer of a map/reduce job (empty for plain jobs)
+        self.reducer = b""
+        #: bumped on every assignment, so a stale timeout timer is recognised
+        self.timer_seq = 0
+
+
+class Function:
+    """A function name with its queues, workers and limits."""
+
+    __slots__ = (
+        "max_queue",
+        "name",
+        "promised",
+        "queued",
+        "queues",
+        "running",
+        "scheduled",
+        "sleepers",
+        "uniques",
+        "workers",
+    )
+
+    def __init__(self, name: bytes) -> None:
+        #: the function name
+        self.name = name
+        #: one FIFO per priority; may hold dead entries (see module strategy)
+        self.queues: tuple[deque[Job], deque[Job], deque[Job]] = (deque(), deque(), deque())
+        #: live queued jobs per priority (runnable now)
+        self.queued = [0, 0, 0]
+        #: jobs waiting for their time (epoch / scheduled)
+        self.scheduled = 0
+        #: jobs being run by a worker
+        self.running = 0
+        #: coalescing index: key -> job, for jobs with a non-empty unique
+        self.uniques: dict[bytes, Job] = {}
+        #: worker sessions that registered it (insertion-ordered set)
+        self.workers: dict[Session, None] = {}
+        #: sleeping workers that can be woken for it, oldest sleeper first
+        self.sleepers: dict[Session, None] = {}
+        #: workers woken (NOOP sent) that have not grabbed yet
+        self.promised = 0
+        #: per-priority queue limits (0 = none), copied from the broker's table
+        self.max_queue = (0, 0, 0)
+
+    @property
+    def runnable(self) -> int:
+        """Jobs queued and due now, all priorities."""
+        q = self.queued
+        return q[0] + q[1] + q[2]
+
+    @property
+    def total(self) -> int:
+        """Jobs queued, scheduled and running (the ``status`` TOTAL column)."""
+        return self.runnable + self.scheduled + self.running
+
+
+class Session:
+    """One connection: a client, a worker, an admin tool, or all of these."""
+
+    __slots__ = (
+        "abilities",
+        "all_yours",
+        "client_id",
+        "closing",
+        "connected",
+        "exceptions",
+        "fd",
+        "funcs",
+        "id",
+        "io",
+        "out",
+        "peer",
+        "rr",
+        "running",
+        "sleeping",
+        "state_since",
+        "waiting",
+        "woken",
+    )
+
+    def __init__(self, sid: int, peer: str, fd: int, connected: float) -> None:
+        #: a number unique within the broker
+        self.id = sid
+        #: the peer's address (IP, or path)
+        self.peer = peer
+        #: the socket's file descriptor number (shown by ``workers``)
+        self.fd = fd
+        #: when it connected
+        self.connected = connected
+        #: the I/O layer's handle for this connection (opaque to the broker)
+        self.io: Any = None
+        #: bytes waiting to be written
+        self.out: list[bytes] = []
+        #: set when the connection must be closed after the pending output
+        self.closing = False
+        #: the SET_CLIENT_ID value, sanitised
+        self.client_id = b"-"
+        #: registered functions -> CAN_DO_TIMEOUT in seconds (0 = none), oldest first
+        self.abilities: dict[Function, float] = {}
+        #: ``abilities`` keys as a tuple, rebuilt when they change (the grab loop reads it)
+        self.funcs: tuple[Function, ...] = ()
+        #: round-robin start index into ``funcs`` for grabs
+        self.rr = 0
+        #: jobs this worker is running, by handle
+        self.running: dict[bytes, Job] = {}
+        #: foreground jobs this client waits on, by handle
+        self.waiting: dict[bytes, Job] = {}
+        #: True after PRE_SLEEP until woken or a grab
+        self.sleeping = False
+        #: True after a NOOP until the next grab
+        self.woken = False
+        #: when the worker's state (sleeping / awake / busy) last changed
+        self.state_since = connected
+        #: OPTION_REQ exceptions was sent
+        self.exceptions = False
+        #: ALL_YOURS was sent
+        self.all_yours = False
