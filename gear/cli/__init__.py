@@ -17,6 +17,12 @@ from gear import __version__
 #: subcommand name -> (module, attribute, one-line help)
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "serve": ("gear.cli.serve", "serve", "Run a Gearman job server."),
+    "submit": ("gear.cli.jobs", "submit", "Submit jobs (like `gearman -f`)."),
+    "work": ("gear.cli.jobs", "work", "Run a worker (like `gearman -w`)."),
+    "status": ("gear.cli.jobs", "status", "Query a job's status by handle or unique."),
+    "admin": ("gear.cli.admin", "admin", "Admin REPL and one-shot admin commands."),
+    "top": ("gear.cli.top", "top", "Live dashboard of servers, functions, jobs, workers."),
+    "bench": ("gear.cli.bench", "bench", "Load generator for any Gearman server."),
 }
 
 

@@ -1,0 +1,94 @@
+"""Shared fixtures: a real server on a free port, and peers that may be absent.
+
+A test that needs a reference peer (C gearmand, the gearman CLI, Perl's
+Gearman modules, PostgreSQL, tmux) asks ``require_peer``: the test is
+skipped with the reason when the peer is missing, and fails instead when
+GEAR_REQUIRE_PEERS=1 (as .ci/run sets), so CI never passes by skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from gear.server import Server, ServerConfig
+from gear.testing import running_server
+
+GEARMAND = "/usr/sbin/gearmand"
+
+
+def require_peer(name: str, available: bool, hint: str) -> None:
+    """Skip (or, under GEAR_REQUIRE_PEERS=1, fail) when a peer is missing."""
+    if available:
+        return
+    reason = f"{name} is not installed ({hint})"
+    if os.environ.get("GEAR_REQUIRE_PEERS") == "1":
+        pytest.fail(f"GEAR_REQUIRE_PEERS=1 but {reason}")
+    pytest.skip(reason)
+
+
+def require_program(program: str, package: str) -> str:
+    """The path of ``program``, or skip/fail naming the Debian package."""
+    path = shutil.which(program) or (program if os.path.exists(program) else None)
+    require_peer(program, path is not None, f"apt-get install {package}")
+    assert path is not None
+    return path
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[Server]:
+    """A gear server in this test's event loop, on a free loopback port."""
+    async with running_server(ServerConfig(job_handle_prefix="H:test")) as srv:
+        yield srv
+
+
+class ServerProcess:
+    """A server running as a real subprocess."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], port: int) -> None:
+        self.proc = proc
+        self.port = port
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+def start_gear_process(*args: str) -> ServerProcess:
+    """``gear serve --port 0 ARGS``; the port is read from its first line."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gear", "serve", "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    first = proc.stdout.readline().decode()
+    match = re.search(r":(\d+) ", first)
+    if not match:
+        proc.kill()
+        err = proc.stderr.read().decode() if proc.stderr else ""
+        raise RuntimeError(f"gear serve did not start: {first!r} {err!r}")
+    return ServerProcess(proc, int(match.group(1)))
+
+
+@pytest.fixture
+def gear_process() -> Iterator[ServerProcess]:
+    """``gear serve`` as a subprocess on a free port."""
+    srv = start_gear_process()
+    yield srv
+    srv.stop()
