@@ -9,6 +9,7 @@
     │       └── PacketTooLarge        a header announced more than the size limit
     ├── ConnectError                  a server could not be reached
     ├── ServerUnavailable             no server of a list could take the request
+    ├── ServerError                   the server refused a request with an ERROR packet
     ├── JobTimeout                    a job did not finish within its time
     ├── JobFailed                     the worker answered WORK_FAIL
     └── JobException                  the worker answered WORK_EXCEPTION
@@ -54,6 +55,17 @@ class ConnectError(GearError):
 
 class ServerUnavailable(GearError):
     """No server of the list could take the request."""
+
+
+class ServerError(GearError):
+    """The server answered a request with an ERROR packet (queue full, unique too long …)."""
+
+    def __init__(self, code: str, text: str):
+        super().__init__(f"{code}: {text}" if text else code)
+        #: the ERROR packet's code, e.g. ``QUEUE_ERROR``
+        self.code = code
+        #: the ERROR packet's text
+        self.text = text
 
 
 class JobTimeout(GearError):

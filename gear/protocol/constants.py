@@ -199,7 +199,7 @@ class Priority(IntEnum):
 
 
 #: (priority, background) of each submit packet
-SUBMIT_KINDS: dict[PacketType, tuple[Priority, bool]] = {
+SUBMIT_KINDS: dict[int, tuple[Priority, bool]] = {
     P.SUBMIT_JOB: (Priority.NORMAL, False),
     P.SUBMIT_JOB_BG: (Priority.NORMAL, True),
     P.SUBMIT_JOB_HIGH: (Priority.HIGH, False),

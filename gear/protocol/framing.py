@@ -33,6 +33,8 @@ from gear.protocol.packets import Packet
 
 _unpack_header = HEADER.unpack_from
 _MAX_TYPE = len(ARG_COUNT) - 1
+#: builds a Packet without NamedTuple's Python-level __new__ (hot path)
+_new_packet = tuple.__new__
 
 
 class NeedData:
@@ -134,16 +136,69 @@ class Decoder:
             raise RemoteProtocolError(f"unknown packet type {ptype}")
         nargs = ARG_COUNT[ptype]
         if nargs == 0:
-            return Packet(ptype, ())
+            return _new_packet(Packet, (ptype, ()))
         body = buf[pos + HEADER_SIZE : end]
         if nargs == 1:
-            return Packet(ptype, (body,))
+            return _new_packet(Packet, (ptype, (body,)))
         args = body.split(b"\0", nargs - 1)
         if len(args) != nargs:
             raise RemoteProtocolError(
                 f"{PacketType(ptype).name} needs {nargs} NUL-separated arguments, got {len(args)}"
             )
-        return Packet(ptype, tuple(args))
+        return _new_packet(Packet, (ptype, tuple(args)))
+
+    def read_events(self) -> tuple[list[Packet | AdminLine], RemoteProtocolError | None]:
+        """Every complete event buffered, and the error that stopped the batch.
+
+        The batch form of ``next_event`` for servers: one call per received
+        chunk instead of one per packet.  When an error is returned, the
+        events before it are valid; a non-fatal error has consumed its
+        packet, so calling again goes on after it.
+        """
+        events: list[Packet | AdminLine] = []
+        append = events.append
+        buf = self._buf
+        pos = self._pos
+        size_buf = len(buf)
+        expect = self.expect
+        limit = self.max_packet_size
+        arg_count = ARG_COUNT
+        try:
+            while pos < size_buf:
+                if buf[pos] != 0 or size_buf - pos < HEADER_SIZE:
+                    self._pos = pos
+                    event = self.next_event()
+                    if event is NEED_DATA:
+                        return events, None
+                    append(event)  # type: ignore[arg-type]
+                    pos = self._pos
+                    continue
+                magic, ptype, size = _unpack_header(buf, pos)
+                if magic != expect or size > limit:
+                    self._pos = pos
+                    self.next_event()  # raises the right error
+                end = pos + HEADER_SIZE + size
+                if end > size_buf:
+                    break
+                if ptype > _MAX_TYPE or ptype == 0:
+                    self._pos = end
+                    raise RemoteProtocolError(f"unknown packet type {ptype}")
+                nargs = arg_count[ptype]
+                if nargs == 0:
+                    append(_new_packet(Packet, (ptype, ())))
+                elif nargs == 1:
+                    append(_new_packet(Packet, (ptype, (buf[pos + HEADER_SIZE : end],))))
+                else:
+                    args = buf[pos + HEADER_SIZE : end].split(b"\0", nargs - 1)
+                    if len(args) != nargs:
+                        self._pos = pos
+                        self.next_event()  # raises: too few arguments
+                    append(_new_packet(Packet, (ptype, tuple(args))))
+                pos = end
+            self._pos = pos
+            return events, None
+        except RemoteProtocolError as exc:
+            return events, exc
 
     def _check_magic(self, magic: bytes) -> None:
         if self.expect == REQ and magic == RES:

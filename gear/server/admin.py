@@ -19,7 +19,11 @@ from gear.protocol.constants import Priority
 from gear.server.broker import Broker
 from gear.server.state import Job, Session
 
-_PRIORITY_NAMES = {Priority.HIGH: b"high", Priority.NORMAL: b"normal", Priority.LOW: b"low"}
+_PRIORITY_NAMES: dict[int, bytes] = {
+    Priority.HIGH: b"high",
+    Priority.NORMAL: b"normal",
+    Priority.LOW: b"low",
+}
 
 
 @dataclass

@@ -24,13 +24,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from gear.protocol.constants import (
+    HEADER,
     MAX_CLIENT_ID,
     MAX_FUNCTION,
     MAX_UNIQUE,
+    RES,
     SUBMIT_KINDS,
+    SUBMIT_TYPE,
     ErrorCode,
     PacketType,
-    Priority,
 )
 from gear.protocol.packets import Packet, response
 from gear.server.cron import CronError, next_run
@@ -42,6 +44,11 @@ P = PacketType
 _DUE = 0
 _TIMEOUT = 1
 _NOOP = response(P.NOOP)
+_pack_header = HEADER.pack
+#: (priority, background) of the six plain submit packets, by type number
+_PLAIN_SUBMITS: dict[int, tuple[int, bool]] = {
+    int(t): (int(p), bg) for (p, bg), t in SUBMIT_TYPE.items()
+}
 _NO_JOB = response(P.NO_JOB)
 
 
@@ -101,7 +108,8 @@ class Broker:
         self._timer_seq = 0
         self._next_id = 0
         self._next_session = 0
-        self._handlers: dict[int, Callable[[Session, Packet], None]] = self._handler_table()
+        #: request handlers indexed by packet type
+        self.handlers = self._handler_table()
 
     # ------------------------------------------------------------ sessions --
     def connect(self, peer: str, fd: int) -> Session:
@@ -146,13 +154,13 @@ class Broker:
 
     def handle_packet(self, s: Session, packet: Packet) -> None:
         """Act on one request packet from a session."""
-        handler = self._handlers.get(packet.type)
-        if handler is None:
-            self.error(s, ErrorCode.INVALID_COMMAND, "Command not expected")
-            return
-        handler(s, packet)
+        self.handlers[packet.type](s, packet)
 
-    def _handler_table(self) -> dict[int, Callable[[Session, Packet], None]]:
+    def _not_expected(self, s: Session, packet: Packet) -> None:
+        self.error(s, ErrorCode.INVALID_COMMAND, "Command not expected")
+
+    def _handler_table(self) -> list[Callable[[Session, Packet], None]]:
+        """Handlers indexed by packet type number (a list: the fastest lookup)."""
         table: dict[int, Callable[[Session, Packet], None]] = {
             P.CAN_DO: self._can_do,
             P.CAN_DO_TIMEOUT: self._can_do,
@@ -177,13 +185,16 @@ class Broker:
         }
         for ptype in SUBMIT_KINDS:
             table[ptype] = self._submit
-        return table
+        return [table.get(n, self._not_expected) for n in range(max(P) + 1)]
 
     # -------------------------------------------------------------- submit --
     def _submit(self, s: Session, packet: Packet) -> None:
-        ptype = packet.type
-        args = packet.args
-        priority, background = SUBMIT_KINDS[P(ptype)]
+        ptype, args = packet
+        kind = _PLAIN_SUBMITS.get(ptype)
+        if kind is not None:
+            self.submit(s, args[0], args[1], args[2], kind[0], kind[1])
+            return
+        priority, background = SUBMIT_KINDS[ptype]
         when = 0.0
         reducer = b""
         if ptype == P.SUBMIT_JOB_EPOCH:
@@ -194,7 +205,7 @@ class Broker:
             except CronError as exc:
                 self.error(s, ErrorCode.INVALID_ARGUMENT, f"Bad schedule: {exc}")
                 return
-        elif ptype in (P.SUBMIT_REDUCE_JOB, P.SUBMIT_REDUCE_JOB_BACKGROUND):
+        else:
             reducer = args[2]
         self.submit(s, args[0], args[1], args[-1], priority, background, when, reducer)
 
@@ -204,15 +215,16 @@ class Broker:
         name: bytes,
         unique: bytes,
         data: bytes,
-        priority: Priority,
+        priority: int,
         background: bool,
         when: float = 0.0,
         reducer: bytes = b"",
     ) -> Job | None:
         """Create a job (or join an existing one with the same unique) for ``s``."""
-        if not self._valid_submit(s, name, unique):
+        if len(unique) > MAX_UNIQUE or len(name) > MAX_FUNCTION or not name:
+            self._invalid_submit(s, name, unique)
             return None
-        f = self.function(name)
+        f = self.functions.get(name) or self.function(name)
         key = data if unique == b"-" else unique
         if key:
             existing = f.uniques.get(key)
@@ -224,10 +236,9 @@ class Broker:
             self.error(s, ErrorCode.QUEUE_ERROR, "Job queue is full")
             return None
         self._next_id += 1
-        handle = self.config.handle_prefix + str(self._next_id).encode()
-        job = Job(handle, f, unique, key, data, priority, background, self.clock())
-        job.when = when
-        job.reducer = reducer
+        handle = b"%s%d" % (self.config.handle_prefix, self._next_id)
+        now = self.clock()
+        job = Job(handle, f, unique, key, data, priority, background, now)
         self.jobs[handle] = job
         if key:
             f.uniques[key] = job
@@ -235,23 +246,31 @@ class Broker:
             job.clients.append(s)
             s.waiting[handle] = job
         self.stats.jobs_submitted += 1
+        if reducer:
+            job.reducer = reducer
+        if when:
+            job.when = when
         if background and self.store.durable:
             self.store.add(job, lambda error: self._stored(s, job, error))
             return job
-        self.send(s, response(P.JOB_CREATED, handle))
-        self._admit(job)
+        out = s.out
+        if not out:
+            self.dirty.append(s)
+        out.append(_pack_header(RES, P.JOB_CREATED, len(handle)) + handle)
+        if when > now:
+            f.scheduled += 1
+            self._push_timer(when, _DUE, job)
+        else:
+            self._enqueue(job, head=False)
         return job
 
-    def _valid_submit(self, s: Session, name: bytes, unique: bytes) -> bool:
+    def _invalid_submit(self, s: Session, name: bytes, unique: bytes) -> None:
         if len(unique) > MAX_UNIQUE:
             self.error(s, ErrorCode.ARGUMENT_TOO_LARGE, "Unique value too large")
         elif len(name) > MAX_FUNCTION:
             self.error(s, ErrorCode.ARGUMENT_TOO_LARGE, "Function name too large")
-        elif not name:
-            self.error(s, ErrorCode.INVALID_ARGUMENT, "Function name is empty")
         else:
-            return True
-        return False
+            self.error(s, ErrorCode.INVALID_ARGUMENT, "Function name is empty")
 
     def _coalesce(self, s: Session, job: Job, background: bool) -> None:
         if background:
@@ -569,7 +588,11 @@ class Broker:
         self.send(s, response(P.STATUS_RES_UNIQUE, unique, *fields))
 
     def _echo(self, s: Session, packet: Packet) -> None:
-        self.send(s, response(P.ECHO_RES, packet.args[0]))
+        data = packet[1][0]
+        out = s.out
+        if not out:
+            self.dirty.append(s)
+        out.append(_pack_header(RES, P.ECHO_RES, len(data)) + data)
 
     def _option(self, s: Session, packet: Packet) -> None:
         option = packet.args[0]

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from gear import __version__
 from gear.errors import RemoteProtocolError
 from gear.protocol.constants import PacketType
-from gear.protocol.framing import NEED_DATA, AdminLine, Decoder
+from gear.protocol.framing import Decoder
 from gear.protocol.packets import Packet, response
 from gear.server.admin import AdminCommands, ServerInfo
 from gear.server.broker import Broker, BrokerConfig
@@ -79,26 +79,24 @@ class GearProtocol(asyncio.Protocol):
             return
         decoder = self.decoder
         decoder.feed(data)
-        handle = self.broker.handle_packet
-        while True:
-            try:
-                event = decoder.next_event()
-                if event is NEED_DATA:
+        handlers = self.broker.handlers
+        try:
+            while True:
+                events, error = decoder.read_events()
+                for event in events:
+                    if event.__class__ is Packet:
+                        handlers[event[0]](session, event)
+                    else:
+                        self.broker.send(session, self.admin.run(session, event[0]))  # type: ignore[arg-type]
+                if error is None:
                     break
-                if type(event) is Packet:
-                    handle(session, event)
-                else:
-                    assert isinstance(event, AdminLine)
-                    self.broker.send(session, self.admin.run(session, event.line))
-            except RemoteProtocolError as exc:
-                self._protocol_error(session, exc)
-                if exc.fatal:
+                self._protocol_error(session, error)
+                if error.fatal:
                     break
-            except Exception:
-                log.exception("internal error on connection from %s; closing it", session.peer)
-                self.broker.send(session, _error("SERVER_ERROR", "internal error, see server log"))
-                session.closing = True
-                break
+        except Exception:
+            log.exception("internal error on connection from %s; closing it", session.peer)
+            self.broker.send(session, _error("SERVER_ERROR", "internal error, see server log"))
+            session.closing = True
         self.server.flush()
 
     def _protocol_error(self, session: Session, exc: RemoteProtocolError) -> None:

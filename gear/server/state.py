@@ -14,8 +14,6 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
-from gear.protocol.constants import Priority
-
 
 class Job:
     """One job, queued, scheduled or running."""
@@ -48,7 +46,7 @@ class Job:
         unique: bytes,
         key: bytes,
         data: bytes,
-        priority: Priority,
+        priority: int,
         background: bool,
         created: float,
     ) -> None:
@@ -62,7 +60,7 @@ class Job:
         self.key = key
         #: the workload
         self.data = data
-        #: HIGH, NORMAL or LOW
+        #: Priority.HIGH (0), NORMAL (1) or LOW (2), as a plain int
         self.priority = priority
         #: True once any submit of it was a background one (it then outlives clients)
         self.background = background
