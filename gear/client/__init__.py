@@ -1,0 +1,33 @@
+"""The asyncio client and worker library, with blocking facades.
+
+``AsyncClient``/``Client`` submit jobs; ``AsyncWorker``/``Worker`` run them;
+``Job`` is a submitted job; the event classes are what jobs stream.
+"""
+
+from gear.client.client import AsyncClient
+from gear.client.events import (
+    JobData,
+    JobInfo,
+    JobOutcome,
+    JobProgress,
+    JobStatus,
+    JobUpdate,
+    JobWarning,
+)
+from gear.client.job import Job
+from gear.client.servers import ServerAddress, parse_servers, resolve_servers
+
+__all__ = [
+    "AsyncClient",
+    "Job",
+    "JobData",
+    "JobInfo",
+    "JobOutcome",
+    "JobProgress",
+    "JobStatus",
+    "JobUpdate",
+    "JobWarning",
+    "ServerAddress",
+    "parse_servers",
+    "resolve_servers",
+]
