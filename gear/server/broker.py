@@ -1,27 +1,22 @@
-"""The routing core of the job server: pure, no I/O, no asyncio.
+"""The routing core of the job server: the packet handlers.  Pure, no I/O.
 
 Strategy: the I/O shell calls ``connect``/``disconnect`` per connection and
-``handle_packet`` per decoded packet.  Replies go into each session's ``out``
-list and the session onto ``dirty``; the shell writes every dirty session's
-bytes once per batch of input (one ``write`` per connection per batch).  Time
-comes from the injected ``clock``; timers (epoch jobs, job timeouts) live in
-one heap whose earliest deadline the shell asks for with ``next_deadline``
-and fires with ``on_timer``.
+dispatches each decoded packet through ``handlers`` (a list indexed by type
+number).  Replies go into each session's ``out`` list and the session onto
+``dirty``; the shell writes every dirty session's bytes once per batch of
+input (one ``write`` per connection per batch).  Time comes from the
+injected ``clock``; timers (epoch jobs, job timeouts) live in one heap whose
+earliest deadline the shell asks for with ``next_deadline`` and fires with
+``on_timer``.  State and shared operations are in ``gear.server.core``.
 
 Scheduling follows gearmand 2.0: priority is global across a worker's
 functions (HIGH, then NORMAL, then LOW), FIFO within a priority, and a
 worker's functions are scanned round-robin so no function starves.
-Wake-ups are bounded: a queued job NOOPs a sleeping worker only while the
-function has more runnable jobs than woken-but-not-yet-grabbing workers
-(``Function.promised``), so one job costs at most one NOOP however many
-workers sleep.
 """
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from gear.protocol.constants import (
     HEADER,
@@ -35,53 +30,23 @@ from gear.protocol.constants import (
     PacketType,
 )
 from gear.protocol.packets import Packet, response
+from gear.server.core import TIMER_DUE, TIMER_TIMEOUT, BrokerConfig, BrokerCore, c_atoi
 from gear.server.cron import CronError, next_run
 from gear.server.state import Function, Job, Session
-from gear.server.stats import Stats
-from gear.server.store import MemoryStore, Store
+from gear.server.store import Store
+
+__all__ = ["Broker", "BrokerConfig"]
 
 P = PacketType
-_DUE = 0
-_TIMEOUT = 1
-_NOOP = response(P.NOOP)
+_NO_JOB = response(P.NO_JOB)
 _pack_header = HEADER.pack
 #: (priority, background) of the six plain submit packets, by type number
 _PLAIN_SUBMITS: dict[int, tuple[int, bool]] = {
-    int(t): (int(p), bg) for (p, bg), t in SUBMIT_TYPE.items()
+    int(t): (int(pr), bg) for (pr, bg), t in SUBMIT_TYPE.items()
 }
-_NO_JOB = response(P.NO_JOB)
 
 
-@dataclass(frozen=True, slots=True)
-class BrokerConfig:
-    """The routing rules a server can tune."""
-
-    #: handles are ``<prefix><n>``; the server builds ``H:<host>.<token>:``
-    handle_prefix: bytes = b"H:localhost:"
-    #: runs a job may have before it fails to its clients (-1 = no limit)
-    job_retries: int = -1
-    #: most NOOPs one queued job sends (0 = as many as there are runnable jobs)
-    worker_wakeup: int = 0
-    #: honour OPTION_REQ "exceptions"
-    exceptions: bool = True
-
-
-def _atoi(raw: bytes) -> int:
-    """C's atoi: the leading decimal digits (after an optional sign), else 0."""
-    digits = raw.strip()
-    n = 0
-    sign = 1
-    if digits[:1] in (b"-", b"+"):
-        sign = -1 if digits[:1] == b"-" else 1
-        digits = digits[1:]
-    for ch in digits:
-        if not 48 <= ch <= 57:
-            break
-        n = n * 10 + ch - 48
-    return sign * n
-
-
-class Broker:
+class Broker(BrokerCore):
     """Job routing state and the rules of the Gearman protocol."""
 
     def __init__(
@@ -90,35 +55,9 @@ class Broker:
         clock: Callable[[], float],
         store: Store | None = None,
     ) -> None:
-        self.config = config
-        self.clock = clock
-        self.store: Store = store or MemoryStore()
-        #: functions by name, in the order they were first seen
-        self.functions: dict[bytes, Function] = {}
-        #: every live job by handle
-        self.jobs: dict[bytes, Job] = {}
-        #: connected sessions by id
-        self.sessions: dict[int, Session] = {}
-        #: sessions with output waiting; the I/O shell drains it
-        self.dirty: list[Session] = []
-        #: queue limits by function name, kept for functions not yet created
-        self.max_queue: dict[bytes, tuple[int, int, int]] = {}
-        self.stats = Stats(clock())
-        self._timers: list[tuple[float, int, int, Job, int]] = []
-        self._timer_seq = 0
-        self._next_id = 0
-        self._next_session = 0
+        super().__init__(config, clock, store)
         #: request handlers indexed by packet type
         self.handlers = self._handler_table()
-
-    # ------------------------------------------------------------ sessions --
-    def connect(self, peer: str, fd: int) -> Session:
-        """Register a new connection."""
-        self._next_session += 1
-        s = Session(self._next_session, peer, fd, self.clock())
-        self.sessions[s.id] = s
-        self.stats.connections_total += 1
-        return s
 
     def disconnect(self, s: Session) -> None:
         """Forget a connection: its waits, its abilities and its running jobs."""
@@ -141,16 +80,6 @@ class Broker:
             if f.sleepers and f.runnable > f.promised:
                 self._wake(f)
         s.out.clear()
-
-    def send(self, s: Session, data: bytes) -> None:
-        """Queue bytes for a session."""
-        if not s.out:
-            self.dirty.append(s)
-        s.out.append(data)
-
-    def error(self, s: Session, code: str, text: str) -> None:
-        """Send an ERROR packet."""
-        self.send(s, response(P.ERROR, code.encode(), text.encode()))
 
     def handle_packet(self, s: Session, packet: Packet) -> None:
         """Act on one request packet from a session."""
@@ -198,7 +127,7 @@ class Broker:
         when = 0.0
         reducer = b""
         if ptype == P.SUBMIT_JOB_EPOCH:
-            when = float(_atoi(args[2]))
+            when = float(c_atoi(args[2]))
         elif ptype == P.SUBMIT_JOB_SCHED:
             try:
                 when = next_run([a.decode("ascii", "replace") for a in args[2:7]], self.clock())
@@ -251,15 +180,17 @@ class Broker:
         if when:
             job.when = when
         if background and self.store.durable:
-            self.store.add(job, lambda error: self._stored(s, job, error))
+            job.acks = [s]
+            self.store.add(job, lambda error: self._stored(job, error))
             return job
+        job.admitted = True
         out = s.out
         if not out:
             self.dirty.append(s)
         out.append(_pack_header(RES, P.JOB_CREATED, len(handle)) + handle)
         if when > now:
             f.scheduled += 1
-            self._push_timer(when, _DUE, job)
+            self._push_timer(when, TIMER_DUE, job)
         else:
             self._enqueue(job, head=False)
         return job
@@ -274,91 +205,14 @@ class Broker:
 
     def _coalesce(self, s: Session, job: Job, background: bool) -> None:
         if background:
+            if self.store.durable and not job.stored:
+                self._pin_durably(s, job)
+                return
             job.background = True
         elif s not in job.clients:
             job.clients.append(s)
             s.waiting[job.handle] = job
         self.send(s, response(P.JOB_CREATED, job.handle))
-
-    def _stored(self, s: Session, job: Job, error: str | None) -> None:
-        """The store's answer for a durable background job."""
-        if self.jobs.get(job.handle) is not job:
-            return
-        if error is not None:
-            self.stats.store_errors += 1
-            self._forget(job)
-            if s.id in self.sessions:
-                self.error(s, ErrorCode.QUEUE_ERROR, f"Could not store the job: {error}")
-            return
-        if s.id in self.sessions:
-            self.send(s, response(P.JOB_CREATED, job.handle))
-        self._admit(job)
-
-    def _admit(self, job: Job) -> None:
-        """Queue a new job now, or schedule it when it is due later."""
-        if job.when > self.clock():
-            job.function.scheduled += 1
-            self._push_timer(job.when, _DUE, job)
-        else:
-            self._enqueue(job, head=False)
-
-    def function(self, name: bytes) -> Function:
-        """The function called ``name``, created when first seen."""
-        f = self.functions.get(name)
-        if f is not None:
-            return f
-        f = Function(name)
-        f.max_queue = self.max_queue.get(name, (0, 0, 0))
-        self.functions[name] = f
-        return f
-
-    # --------------------------------------------------------------- queues --
-    def _enqueue(self, job: Job, head: bool) -> None:
-        f = job.function
-        job.queued = True
-        if head:
-            f.queues[job.priority].appendleft(job)
-        else:
-            f.queues[job.priority].append(job)
-        f.queued[job.priority] += 1
-        if f.sleepers:
-            self._wake(f)
-
-    def _unqueue(self, job: Job) -> None:
-        """Take a queued job out of the counts; its deque entry is skipped later."""
-        job.queued = False
-        job.function.queued[job.priority] -= 1
-
-    def _forget(self, job: Job) -> None:
-        """Drop every index of a job that has ended."""
-        f = job.function
-        del self.jobs[job.handle]
-        if job.key and f.uniques.get(job.key) is job:
-            del f.uniques[job.key]
-        for client in job.clients:
-            client.waiting.pop(job.handle, None)
-        job.clients = []
-
-    def _next_job(self, s: Session) -> Job | None:
-        funcs = s.funcs
-        n = len(funcs)
-        if n == 0:
-            return None
-        start = s.rr % n
-        for priority in (0, 1, 2):
-            for i in range(n):
-                idx = (start + i) % n
-                f = funcs[idx]
-                if f.queued[priority]:
-                    queue = f.queues[priority]
-                    job = queue.popleft()
-                    while not job.queued:
-                        job = queue.popleft()
-                    job.queued = False
-                    f.queued[priority] -= 1
-                    s.rr = idx + 1
-                    return job
-        return None
 
     # ------------------------------------------------------------- workers --
     def _can_do(self, s: Session, packet: Packet) -> None:
@@ -368,7 +222,7 @@ class Broker:
             return
         timeout = 0.0
         if packet.type == P.CAN_DO_TIMEOUT:
-            ms = _atoi(packet.args[1])
+            ms = c_atoi(packet.args[1])
             timeout = max(ms, 1000) / 1000.0 if ms > 0 else 0.0
         f = self.function(name)
         if f in s.abilities:
@@ -416,41 +270,6 @@ class Broker:
         for f in s.funcs:
             f.sleepers[s] = None
 
-    def _stop_sleeping(self, s: Session) -> None:
-        if s.sleeping:
-            s.sleeping = False
-            for f in s.funcs:
-                f.sleepers.pop(s, None)
-
-    def _wake(self, f: Function) -> None:
-        cap = self.config.worker_wakeup
-        woken = 0
-        sleepers = f.sleepers
-        while sleepers and f.runnable > f.promised:
-            self._noop(next(iter(sleepers)))
-            woken += 1
-            if woken == cap:
-                break
-
-    def _noop(self, w: Session) -> None:
-        self._stop_sleeping(w)
-        w.woken = True
-        for f in w.funcs:
-            f.promised += 1
-        self.send(w, _NOOP)
-
-    def _release(self, w: Session, rewake: bool) -> None:
-        """The woken worker ``w`` is no longer a promise to its functions."""
-        if not w.woken:
-            return
-        w.woken = False
-        for f in w.funcs:
-            f.promised -= 1
-        if rewake:
-            for f in w.funcs:
-                if f.sleepers and f.runnable > f.promised:
-                    self._wake(f)
-
     def _grab(self, s: Session, packet: Packet) -> None:
         if s.woken:
             s.woken = False
@@ -477,9 +296,11 @@ class Broker:
         s.state_since = now
         f.running += 1
         s.running[job.handle] = job
+        if job.stored:
+            self.store.started(job)
         timeout = s.abilities.get(f, 0.0)
         if timeout:
-            self._push_timer(now + timeout, _TIMEOUT, job)
+            self._push_timer(now + timeout, TIMER_TIMEOUT, job)
         if grab_type == P.GRAB_JOB:
             out = response(P.JOB_ASSIGN, job.handle, f.name, job.data)
         elif grab_type == P.GRAB_JOB_ALL and job.reducer:
@@ -488,21 +309,6 @@ class Broker:
             out = response(P.JOB_ASSIGN_UNIQ, job.handle, f.name, job.unique, job.data)
         self.send(s, out)
 
-    def _requeue(self, job: Job) -> None:
-        """The worker running ``job`` is gone: queue it again, or fail it."""
-        f = job.function
-        f.running -= 1
-        job.worker = None
-        job.timer_seq += 1
-        job.numerator = job.denominator = 0
-        limit = self.config.job_retries
-        if limit >= 0 and job.attempts >= max(limit, 1):
-            self.stats.jobs_failed += 1
-            self._end(job, response(P.WORK_FAIL, job.handle), None)
-            return
-        self.stats.jobs_requeued += 1
-        self._enqueue(job, head=True)
-
     # -------------------------------------------------------- work results --
     def _work_update(self, s: Session, packet: Packet) -> None:
         job = s.running.get(packet.args[0])
@@ -510,8 +316,8 @@ class Broker:
             self.error(s, ErrorCode.JOB_NOT_FOUND, "Job given in work result not found")
             return
         if packet.type == P.WORK_STATUS:
-            job.numerator = _atoi(packet.args[1])
-            job.denominator = _atoi(packet.args[2])
+            job.numerator = c_atoi(packet.args[1])
+            job.denominator = c_atoi(packet.args[2])
         if job.clients:
             out = response(packet.type, *packet.args)
             for client in job.clients:
@@ -536,17 +342,6 @@ class Broker:
         else:
             self.stats.jobs_exceptions += 1
             self._end(job, response(P.WORK_FAIL, job.handle), out)
-
-    def _end(self, job: Job, plain: bytes, with_exceptions: bytes | None) -> None:
-        """Finish a job: tell its clients and drop it everywhere."""
-        for client in job.clients:
-            if with_exceptions is not None and client.exceptions:
-                self.send(client, with_exceptions)
-            else:
-                self.send(client, plain)
-        if job.background:
-            self.store.remove(job)
-        self._forget(job)
 
     def _detach_client(self, job: Job, s: Session) -> None:
         if s in job.clients:
@@ -608,78 +403,3 @@ class Broker:
 
     def _all_yours(self, s: Session, packet: Packet) -> None:
         s.all_yours = True
-
-    # --------------------------------------------------------------- admin --
-    def cancel(self, handle: bytes) -> bool:
-        """Cancel a queued or scheduled job: its clients get WORK_FAIL."""
-        job = self.jobs.get(handle)
-        if job is None or job.worker is not None:
-            return False
-        if job.queued:
-            self._unqueue(job)
-        else:
-            job.function.scheduled -= 1
-        self.stats.jobs_cancelled += 1
-        self._end(job, response(P.WORK_FAIL, job.handle), None)
-        return True
-
-    def set_max_queue(self, name: bytes, limits: tuple[int, int, int]) -> None:
-        """Limit a function's queue, whether or not it exists yet."""
-        if any(limits):
-            self.max_queue[name] = limits
-        else:
-            self.max_queue.pop(name, None)
-        f = self.functions.get(name)
-        if f is not None:
-            f.max_queue = limits
-
-    def drop_function(self, name: bytes) -> str | None:
-        """Forget a function; the reason it cannot be dropped, or None."""
-        f = self.functions.get(name)
-        if f is None:
-            return "function not found"
-        if f.workers or f.running:
-            return "there are still connected workers or executing clients"
-        if f.runnable or f.scheduled:
-            return "there are still queued jobs"
-        del self.functions[name]
-        return None
-
-    # -------------------------------------------------------------- timers --
-    def _push_timer(self, when: float, kind: int, job: Job) -> None:
-        self._timer_seq += 1
-        heapq.heappush(self._timers, (when, self._timer_seq, kind, job, job.timer_seq))
-
-    def next_deadline(self) -> float | None:
-        """When ``on_timer`` should next be called (clock seconds), if ever."""
-        return self._timers[0][0] if self._timers else None
-
-    def on_timer(self) -> None:
-        """Run every timer that is due: release epoch jobs, time out jobs."""
-        now = self.clock()
-        timers = self._timers
-        while timers and timers[0][0] <= now:
-            _, _, kind, job, seq = heapq.heappop(timers)
-            if self.jobs.get(job.handle) is not job or job.timer_seq != seq:
-                continue
-            if kind == _DUE:
-                job.function.scheduled -= 1
-                self._enqueue(job, head=False)
-            elif job.worker is not None:
-                self._time_out(job)
-
-    def _time_out(self, job: Job) -> None:
-        worker = job.worker
-        assert worker is not None
-        worker.running.pop(job.handle, None)
-        job.function.running -= 1
-        job.worker = None
-        job.timer_seq += 1
-        self.stats.jobs_timed_out += 1
-        self.stats.jobs_failed += 1
-        self._end(job, response(P.WORK_FAIL, job.handle), None)
-
-    # ---------------------------------------------------------------- misc --
-    def running_count(self) -> int:
-        """Jobs a worker is running right now."""
-        return sum(f.running for f in self.functions.values())

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from gear.protocol.constants import DEFAULT_MAX_PACKET
+from gear.server.stores import StoreURLError, create_store
 
 DEFAULT_PORT = 4730
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -46,7 +47,7 @@ class ServerConfig:
     allow_shutdown: bool = False
     #: honour OPTION_REQ "exceptions" (WORK_EXCEPTION to opted-in clients)
     exceptions: bool = True
-    #: where background jobs are kept: ``memory``
+    #: where background jobs are kept: ``memory``, ``sqlite:PATH``, ``postgresql://...``
     store: str = "memory"
 
     def validate(self) -> None:
@@ -63,8 +64,10 @@ class ServerConfig:
             raise ConfigError("--max-packet-size must be at least 1024 bytes")
         if self.log_level.upper() not in LOG_LEVELS:
             raise ConfigError(f"--log-level takes one of {', '.join(LOG_LEVELS)}")
-        if self.store != "memory":
-            raise ConfigError(f"unknown store {self.store!r}: this build knows 'memory'")
+        try:
+            create_store(self.store)
+        except StoreURLError as exc:
+            raise ConfigError(str(exc)) from None
         prefix = self.job_handle_prefix
         if prefix is not None and (
             not prefix or len(prefix) > 40 or any(c in prefix for c in "\0 \t\n")

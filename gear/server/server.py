@@ -34,6 +34,7 @@ from gear.server.admin import AdminCommands, ServerInfo
 from gear.server.broker import Broker, BrokerConfig
 from gear.server.config import ServerConfig
 from gear.server.state import Session
+from gear.server.stores import create_store
 
 log = logging.getLogger("gear.server")
 
@@ -105,6 +106,15 @@ class GearProtocol(asyncio.Protocol):
         if exc.fatal:
             session.closing = True
 
+    def pause_writing(self) -> None:
+        """The peer reads slower than we write: stop reading its requests."""
+        if self.transport is not None:
+            self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.resume_reading()
+
     def connection_lost(self, exc: Exception | None) -> None:
         self.server.connections.discard(self)
         if self.session is not None:
@@ -136,6 +146,7 @@ class Server:
                 exceptions=config.exceptions,
             ),
             clock,
+            create_store(config.store),
         )
         self.info = ServerInfo(
             pid=os.getpid(),
@@ -160,6 +171,10 @@ class Server:
 
     async def start(self) -> None:
         """Bind every listen address; ``port`` 0 picks one free port for all."""
+        store = self.broker.store
+        await store.open(self.flush)
+        for record in await store.load():
+            self.broker.restore(record)
         loop = asyncio.get_running_loop()
         port = self.config.port
         for host in self.config.listen:
@@ -208,6 +223,7 @@ class Server:
         for srv in self._servers:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(srv.wait_closed(), 0.5)
+        await self.broker.store.close()
 
     def flush(self) -> None:
         """Write every session's pending bytes, then re-arm the timer."""

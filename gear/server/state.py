@@ -19,6 +19,8 @@ class Job:
     """One job, queued, scheduled or running."""
 
     __slots__ = (
+        "acks",
+        "admitted",
         "attempts",
         "background",
         "clients",
@@ -33,6 +35,7 @@ class Job:
         "queued",
         "reducer",
         "started",
+        "stored",
         "timer_seq",
         "unique",
         "when",
@@ -85,6 +88,12 @@ class Job:
         self.reducer = b""
         #: bumped on every assignment, so a stale timeout timer is recognised
         self.timer_seq = 0
+        #: True once a durable store holds it
+        self.stored = False
+        #: background submitters waiting for the store before JOB_CREATED
+        self.acks: list[Session] | None = None
+        #: True once it entered the queue (or the schedule)
+        self.admitted = False
 
 
 class Function:

@@ -7,27 +7,68 @@ background job with ``add(job, done)`` and calls ``done(None)`` once the job
 is on disk (or ``done(reason)`` when it cannot be stored); the broker sends
 JOB_CREATED only then, which is what makes group commit possible: a store
 may gather the jobs that arrive while one commit is in flight into the next.
+Because acknowledgements arrive outside ``data_received``, the server gives
+the store a ``flush`` callable (``open(flush)``) to call after it has called
+``done`` callbacks, so the replies are written.
+
+Life cycle, driven by the server: ``await open(flush)``, ``await load()``
+(each row becomes ``broker.restore(record)``, in submission order), then
+serving, then ``await close()``.  ``started(job)`` tells the store a job was
+handed to a worker (its attempt count), ``remove(job)`` that it ended.
+Store operations on one job must be applied in the order they were made.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 from gear.server.state import Job
 
 
+@dataclass(frozen=True, slots=True)
+class StoredJob:
+    """A background job as a store keeps it."""
+
+    handle: bytes
+    function: bytes
+    unique: bytes
+    data: bytes
+    #: 0 HIGH, 1 NORMAL, 2 LOW
+    priority: int
+    #: epoch seconds when due (0 = now)
+    when: float = 0.0
+    #: runs started before (a job running at a crash counts that run)
+    attempts: int = 0
+    reducer: bytes = b""
+    #: clock time of the original submission
+    created: float = 0.0
+
+
 class Store(Protocol):
-    """What the broker needs of a job store."""
+    """What the broker and the server need of a job store."""
 
     #: True when jobs must be acknowledged by the store before JOB_CREATED
     durable: bool
 
+    async def open(self, flush: Callable[[], None]) -> None:
+        """Connect or open files; ``flush`` is to be called after acknowledgements."""
+
+    async def load(self) -> list[StoredJob]:
+        """Every stored job, oldest first."""
+
     def add(self, job: Job, done: Callable[[str | None], None]) -> None:
-        """Keep a new background job; call ``done(None)`` once it is safe."""
+        """Keep a background job; call ``done(None)`` once it is safe."""
+
+    def started(self, job: Job) -> None:
+        """A worker took the job (``job.attempts`` is its new attempt count)."""
 
     def remove(self, job: Job) -> None:
         """Forget a background job that ended."""
+
+    async def close(self) -> None:
+        """Write what is pending and release resources."""
 
 
 class MemoryStore:
@@ -35,8 +76,20 @@ class MemoryStore:
 
     durable = False
 
+    async def open(self, flush: Callable[[], None]) -> None:
+        return None
+
+    async def load(self) -> list[StoredJob]:
+        return []
+
     def add(self, job: Job, done: Callable[[str | None], None]) -> None:
         done(None)
 
+    def started(self, job: Job) -> None:
+        return None
+
     def remove(self, job: Job) -> None:
+        return None
+
+    async def close(self) -> None:
         return None

@@ -1,0 +1,366 @@
+"""The state of the routing core and the operations its handlers share.
+
+Strategy: ``BrokerCore`` owns the indexes (functions, jobs, sessions), the
+queues, the wake-up bookkeeping, job endings, durability acknowledgements,
+timers and the admin operations.  ``gear.server.broker.Broker`` adds the
+packet handlers on top.  Like the broker, this module is pure: no I/O, no
+asyncio; time comes from the injected clock.
+
+Wake-ups are bounded: a queued job NOOPs a sleeping worker only while the
+function has more runnable jobs than woken-but-not-yet-grabbing workers
+(``Function.promised``), so one job costs at most one NOOP however many
+workers sleep.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from gear.protocol.constants import ErrorCode, PacketType
+from gear.protocol.packets import response
+from gear.server.state import Function, Job, Session
+from gear.server.stats import Stats
+from gear.server.store import MemoryStore, Store, StoredJob
+
+P = PacketType
+TIMER_DUE = 0
+TIMER_TIMEOUT = 1
+_NOOP = response(P.NOOP)
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerConfig:
+    """The routing rules a server can tune."""
+
+    #: handles are ``<prefix><n>``; the server builds ``H:<host>.<token>:``
+    handle_prefix: bytes = b"H:localhost:"
+    #: runs a job may have before it fails to its clients (-1 = no limit)
+    job_retries: int = -1
+    #: most NOOPs one queued job sends (0 = as many as there are runnable jobs)
+    worker_wakeup: int = 0
+    #: honour OPTION_REQ "exceptions"
+    exceptions: bool = True
+
+
+def c_atoi(raw: bytes) -> int:
+    """C's atoi: the leading decimal digits (after an optional sign), else 0."""
+    digits = raw.strip()
+    n = 0
+    sign = 1
+    if digits[:1] in (b"-", b"+"):
+        sign = -1 if digits[:1] == b"-" else 1
+        digits = digits[1:]
+    for ch in digits:
+        if not 48 <= ch <= 57:
+            break
+        n = n * 10 + ch - 48
+    return sign * n
+
+
+class BrokerCore:
+    """The broker's state and the operations every packet handler shares."""
+
+    def __init__(
+        self,
+        config: BrokerConfig,
+        clock: Callable[[], float],
+        store: Store | None = None,
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.store: Store = store or MemoryStore()
+        #: functions by name, in the order they were first seen
+        self.functions: dict[bytes, Function] = {}
+        #: every live job by handle
+        self.jobs: dict[bytes, Job] = {}
+        #: connected sessions by id
+        self.sessions: dict[int, Session] = {}
+        #: sessions with output waiting; the I/O shell drains it
+        self.dirty: list[Session] = []
+        #: queue limits by function name, kept for functions not yet created
+        self.max_queue: dict[bytes, tuple[int, int, int]] = {}
+        self.stats = Stats(clock())
+        self._timers: list[tuple[float, int, int, Job, int]] = []
+        self._timer_seq = 0
+        self._next_id = 0
+        self._next_session = 0
+
+    # ------------------------------------------------------------ sessions --
+    def connect(self, peer: str, fd: int) -> Session:
+        """Register a new connection."""
+        self._next_session += 1
+        s = Session(self._next_session, peer, fd, self.clock())
+        self.sessions[s.id] = s
+        self.stats.connections_total += 1
+        return s
+
+    def send(self, s: Session, data: bytes) -> None:
+        """Queue bytes for a session."""
+        if not s.out:
+            self.dirty.append(s)
+        s.out.append(data)
+
+    def error(self, s: Session, code: str, text: str) -> None:
+        """Send an ERROR packet."""
+        self.send(s, response(P.ERROR, code.encode(), text.encode()))
+
+    def function(self, name: bytes) -> Function:
+        """The function called ``name``, created when first seen."""
+        f = self.functions.get(name)
+        if f is not None:
+            return f
+        f = Function(name)
+        f.max_queue = self.max_queue.get(name, (0, 0, 0))
+        self.functions[name] = f
+        return f
+
+    # ---------------------------------------------------------- durability --
+    def _pin_durably(self, s: Session, job: Job) -> None:
+        """A background submit joined a job the store does not hold yet."""
+        if job.acks is not None:
+            job.acks.append(s)  # a store write is already under way
+            return
+        job.acks = [s]
+        job.background = True
+        self.store.add(job, lambda error: self._stored(job, error))
+
+    def _stored(self, job: Job, error: str | None) -> None:
+        """The store's answer for a background job: acknowledge its submitters."""
+        acks = job.acks or []
+        job.acks = None
+        live = self.jobs.get(job.handle) is job
+        if error is None:
+            job.stored = True
+            for s in acks:
+                if s.id in self.sessions:
+                    self.send(s, response(P.JOB_CREATED, job.handle))
+            if live and not job.admitted:
+                self._admit(job)
+            return
+        self.stats.store_errors += 1
+        for s in acks:
+            if s.id in self.sessions:
+                self.error(s, ErrorCode.QUEUE_ERROR, f"Could not store the job: {error}")
+        if not live:
+            return
+        if job.admitted:
+            job.background = False  # keep running it for its foreground clients
+            if not job.clients and job.queued:
+                self._unqueue(job)
+                self._forget(job)
+        else:
+            self._forget(job)
+
+    def _admit(self, job: Job) -> None:
+        """Queue a new job now, or schedule it when it is due later."""
+        job.admitted = True
+        if job.when > self.clock():
+            job.function.scheduled += 1
+            self._push_timer(job.when, TIMER_DUE, job)
+        else:
+            self._enqueue(job, head=False)
+
+    def restore(self, record: StoredJob) -> Job:
+        """Re-create a job read back from the store at start-up (before serving)."""
+        f = self.function(record.function)
+        key = record.data if record.unique == b"-" else record.unique
+        job = Job(
+            record.handle, f, record.unique, key, record.data, record.priority, True, record.created
+        )
+        job.when = record.when
+        job.reducer = record.reducer
+        job.attempts = record.attempts
+        job.stored = True
+        self.jobs[job.handle] = job
+        if key:
+            f.uniques.setdefault(key, job)
+        self._admit(job)
+        return job
+
+    # --------------------------------------------------------------- queues --
+    def _enqueue(self, job: Job, head: bool) -> None:
+        f = job.function
+        job.queued = True
+        if head:
+            f.queues[job.priority].appendleft(job)
+        else:
+            f.queues[job.priority].append(job)
+        f.queued[job.priority] += 1
+        if f.sleepers:
+            self._wake(f)
+
+    def _unqueue(self, job: Job) -> None:
+        """Take a queued job out of the counts; its deque entry is skipped later."""
+        job.queued = False
+        job.function.queued[job.priority] -= 1
+
+    def _forget(self, job: Job) -> None:
+        """Drop every index of a job that has ended."""
+        f = job.function
+        del self.jobs[job.handle]
+        if job.key and f.uniques.get(job.key) is job:
+            del f.uniques[job.key]
+        for client in job.clients:
+            client.waiting.pop(job.handle, None)
+        job.clients = []
+
+    def _next_job(self, s: Session) -> Job | None:
+        funcs = s.funcs
+        n = len(funcs)
+        if n == 0:
+            return None
+        start = s.rr % n
+        for priority in (0, 1, 2):
+            for i in range(n):
+                idx = (start + i) % n
+                f = funcs[idx]
+                if f.queued[priority]:
+                    queue = f.queues[priority]
+                    job = queue.popleft()
+                    while not job.queued:
+                        job = queue.popleft()
+                    job.queued = False
+                    f.queued[priority] -= 1
+                    s.rr = idx + 1
+                    return job
+        return None
+
+    # ------------------------------------------------------------ wake-ups --
+    def _stop_sleeping(self, s: Session) -> None:
+        if s.sleeping:
+            s.sleeping = False
+            for f in s.funcs:
+                f.sleepers.pop(s, None)
+
+    def _wake(self, f: Function) -> None:
+        cap = self.config.worker_wakeup
+        woken = 0
+        sleepers = f.sleepers
+        while sleepers and f.runnable > f.promised:
+            self._noop(next(iter(sleepers)))
+            woken += 1
+            if woken == cap:
+                break
+
+    def _noop(self, w: Session) -> None:
+        self._stop_sleeping(w)
+        w.woken = True
+        for f in w.funcs:
+            f.promised += 1
+        self.send(w, _NOOP)
+
+    def _release(self, w: Session, rewake: bool) -> None:
+        """The woken worker ``w`` is no longer a promise to its functions."""
+        if not w.woken:
+            return
+        w.woken = False
+        for f in w.funcs:
+            f.promised -= 1
+        if rewake:
+            for f in w.funcs:
+                if f.sleepers and f.runnable > f.promised:
+                    self._wake(f)
+
+    # ------------------------------------------------------------- endings --
+    def _requeue(self, job: Job) -> None:
+        """The worker running ``job`` is gone: queue it again, or fail it."""
+        f = job.function
+        f.running -= 1
+        job.worker = None
+        job.timer_seq += 1
+        job.numerator = job.denominator = 0
+        limit = self.config.job_retries
+        if limit >= 0 and job.attempts >= max(limit, 1):
+            self.stats.jobs_failed += 1
+            self._end(job, response(P.WORK_FAIL, job.handle), None)
+            return
+        self.stats.jobs_requeued += 1
+        self._enqueue(job, head=True)
+
+    def _end(self, job: Job, plain: bytes, with_exceptions: bytes | None) -> None:
+        """Finish a job: tell its clients and drop it everywhere."""
+        for client in job.clients:
+            if with_exceptions is not None and client.exceptions:
+                self.send(client, with_exceptions)
+            else:
+                self.send(client, plain)
+        if job.background:
+            self.store.remove(job)
+        self._forget(job)
+
+    # --------------------------------------------------------------- admin --
+    def cancel(self, handle: bytes) -> bool:
+        """Cancel a queued or scheduled job: its clients get WORK_FAIL."""
+        job = self.jobs.get(handle)
+        if job is None or job.worker is not None:
+            return False
+        if job.queued:
+            self._unqueue(job)
+        else:
+            job.function.scheduled -= 1
+        self.stats.jobs_cancelled += 1
+        self._end(job, response(P.WORK_FAIL, job.handle), None)
+        return True
+
+    def set_max_queue(self, name: bytes, limits: tuple[int, int, int]) -> None:
+        """Limit a function's queue, whether or not it exists yet."""
+        if any(limits):
+            self.max_queue[name] = limits
+        else:
+            self.max_queue.pop(name, None)
+        f = self.functions.get(name)
+        if f is not None:
+            f.max_queue = limits
+
+    def drop_function(self, name: bytes) -> str | None:
+        """Forget a function; the reason it cannot be dropped, or None."""
+        f = self.functions.get(name)
+        if f is None:
+            return "function not found"
+        if f.workers or f.running:
+            return "there are still connected workers or executing clients"
+        if f.runnable or f.scheduled:
+            return "there are still queued jobs"
+        del self.functions[name]
+        return None
+
+    # -------------------------------------------------------------- timers --
+    def _push_timer(self, when: float, kind: int, job: Job) -> None:
+        self._timer_seq += 1
+        heapq.heappush(self._timers, (when, self._timer_seq, kind, job, job.timer_seq))
+
+    def next_deadline(self) -> float | None:
+        """When ``on_timer`` should next be called (clock seconds), if ever."""
+        return self._timers[0][0] if self._timers else None
+
+    def on_timer(self) -> None:
+        """Run every timer that is due: release epoch jobs, time out jobs."""
+        now = self.clock()
+        timers = self._timers
+        while timers and timers[0][0] <= now:
+            _, _, kind, job, seq = heapq.heappop(timers)
+            if self.jobs.get(job.handle) is not job or job.timer_seq != seq:
+                continue
+            if kind == TIMER_DUE:
+                job.function.scheduled -= 1
+                self._enqueue(job, head=False)
+            elif job.worker is not None:
+                self._time_out(job)
+
+    def _time_out(self, job: Job) -> None:
+        worker = job.worker
+        assert worker is not None
+        worker.running.pop(job.handle, None)
+        job.function.running -= 1
+        job.worker = None
+        job.timer_seq += 1
+        self.stats.jobs_timed_out += 1
+        self.stats.jobs_failed += 1
+        self._end(job, response(P.WORK_FAIL, job.handle), None)
+
+    # ---------------------------------------------------------------- misc --
+    def running_count(self) -> int:
+        """Jobs a worker is running right now."""
+        return sum(f.running for f in self.functions.values())
