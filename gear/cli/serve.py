@@ -85,6 +85,12 @@ from gear.server.config import DEFAULT_PORT, LOG_LEVELS
     show_default=True,
     help="Honour OPTION_REQ exceptions (forward WORK_EXCEPTION to clients that ask).",
 )
+@click.option(
+    "--store",
+    default="memory",
+    show_default=True,
+    help="Where background jobs are kept: memory, sqlite:PATH or postgresql://...",
+)
 def serve(
     listen: tuple[str, ...],
     port: int,
@@ -97,6 +103,7 @@ def serve(
     pid_file: str | None,
     allow_shutdown: bool,
     exceptions: bool,
+    store: str,
 ) -> None:
     """Run a Gearman job server (drop-in for gearmand)."""
     config = ServerConfig(
@@ -111,6 +118,7 @@ def serve(
         pid_file=pid_file,
         allow_shutdown=allow_shutdown,
         exceptions=exceptions,
+        store=store,
     )
     try:
         config.validate()
