@@ -16,9 +16,15 @@ from gear.client.events import (
 )
 from gear.client.job import Job
 from gear.client.servers import ServerAddress, parse_servers, resolve_servers
+from gear.client.sync import BlockingJob, Client, Worker
+from gear.client.worker import AsyncWorker
+from gear.client.worker_job import WorkerJob
 
 __all__ = [
     "AsyncClient",
+    "AsyncWorker",
+    "BlockingJob",
+    "Client",
     "Job",
     "JobData",
     "JobInfo",
@@ -28,6 +34,8 @@ __all__ = [
     "JobUpdate",
     "JobWarning",
     "ServerAddress",
+    "Worker",
+    "WorkerJob",
     "parse_servers",
     "resolve_servers",
 ]
