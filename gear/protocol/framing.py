@@ -90,7 +90,7 @@ class Decoder:
     def feed(self, data: bytes) -> None:
         """Append received bytes."""
         if self._pos >= len(self._buf):
-            self._buf = bytes(data)
+            self._buf = data if data.__class__ is bytes else bytes(data)
         else:
             self._buf = self._buf[self._pos :] + data
         self._pos = 0

@@ -207,25 +207,36 @@ class BrokerCore:
         job.clients = []
 
     def _next_job(self, s: Session) -> Job | None:
+        """The job ``s`` should run next: best priority first, its functions in turn."""
         funcs = s.funcs
         n = len(funcs)
-        if n == 0:
+        if n == 1:  # the common case, without the rotation arithmetic
+            f = funcs[0]
+            counts = f.queued
+            for priority in (0, 1, 2):
+                if counts[priority]:
+                    return self._pop(f, priority)
             return None
-        start = s.rr % n
+        start = s.rr
         for priority in (0, 1, 2):
             for i in range(n):
                 idx = (start + i) % n
                 f = funcs[idx]
                 if f.queued[priority]:
-                    queue = f.queues[priority]
-                    job = queue.popleft()
-                    while not job.queued:
-                        job = queue.popleft()
-                    job.queued = False
-                    f.queued[priority] -= 1
-                    s.rr = idx + 1
-                    return job
+                    s.rr = (idx + 1) % n
+                    return self._pop(f, priority)
         return None
+
+    @staticmethod
+    def _pop(f: Function, priority: int) -> Job:
+        """The head live job of a queue known to hold one."""
+        queue = f.queues[priority]
+        job = queue.popleft()
+        while not job.queued:
+            job = queue.popleft()
+        job.queued = False
+        f.queued[priority] -= 1
+        return job
 
     # ------------------------------------------------------------ wake-ups --
     def _stop_sleeping(self, s: Session) -> None:
@@ -330,6 +341,11 @@ class BrokerCore:
     def _push_timer(self, when: float, kind: int, job: Job) -> None:
         self._timer_seq += 1
         heapq.heappush(self._timers, (when, self._timer_seq, kind, job, job.timer_seq))
+
+    @property
+    def has_timers(self) -> bool:
+        """Whether any timer (possibly stale) is pending."""
+        return bool(self._timers)
 
     def next_deadline(self) -> float | None:
         """When ``on_timer`` should next be called (clock seconds), if ever."""

@@ -228,17 +228,21 @@ class Server:
     def flush(self) -> None:
         """Write every session's pending bytes, then re-arm the timer."""
         broker = self.broker
-        for session in broker.dirty:
-            transport = session.io
-            if transport is not None and session.out:
-                transport.write(b"".join(session.out) if len(session.out) > 1 else session.out[0])
-                if session.closing:
-                    transport.close()
-            session.out.clear()
-        broker.dirty.clear()
-        deadline = broker.next_deadline()
-        if deadline is not None and deadline != self._timer_at:
-            self._arm(deadline)
+        dirty = broker.dirty
+        if dirty:
+            for session in dirty:
+                out = session.out
+                transport = session.io
+                if transport is not None and out:
+                    transport.write(out[0] if len(out) == 1 else b"".join(out))
+                    if session.closing:
+                        transport.close()
+                out.clear()
+            dirty.clear()
+        if broker.has_timers:
+            deadline = broker.next_deadline()
+            if deadline is not None and deadline != self._timer_at:
+                self._arm(deadline)
         if self._graceful:
             self._check_graceful()
 
