@@ -192,9 +192,22 @@ class BrokerCore:
             self._wake(f)
 
     def _unqueue(self, job: Job) -> None:
-        """Take a queued job out of the counts; its deque entry is skipped later."""
+        """Take a queued job out of the counts; its deque entry is skipped later.
+
+        Dead entries are swept out of the deque once they outnumber the live
+        ones (and are more than a few), so they cannot pile up when no
+        worker comes by: amortised O(1) per job.
+        """
         job.queued = False
-        job.function.queued[job.priority] -= 1
+        f = job.function
+        priority = job.priority
+        f.queued[priority] -= 1
+        f.dead[priority] += 1
+        if f.dead[priority] > 32 and f.dead[priority] > f.queued[priority]:
+            live = [j for j in f.queues[priority] if j.queued]
+            f.queues[priority].clear()
+            f.queues[priority].extend(live)
+            f.dead[priority] = 0
 
     def _forget(self, job: Job) -> None:
         """Drop every index of a job that has ended."""
@@ -233,6 +246,7 @@ class BrokerCore:
         queue = f.queues[priority]
         job = queue.popleft()
         while not job.queued:
+            f.dead[priority] -= 1
             job = queue.popleft()
         job.queued = False
         f.queued[priority] -= 1
@@ -282,6 +296,9 @@ class BrokerCore:
         job.worker = None
         job.timer_seq += 1
         job.numerator = job.denominator = 0
+        if not job.clients and not job.background:
+            self._forget(job)  # nobody waits for it any more: do not run it again
+            return
         limit = self.config.job_retries
         if limit >= 0 and job.attempts >= max(limit, 1):
             self.stats.jobs_failed += 1

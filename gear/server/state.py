@@ -100,6 +100,7 @@ class Function:
     """A function name with its queues, workers and limits."""
 
     __slots__ = (
+        "dead",
         "max_queue",
         "name",
         "promised",
@@ -119,6 +120,8 @@ class Function:
         self.queues: tuple[deque[Job], deque[Job], deque[Job]] = (deque(), deque(), deque())
         #: live queued jobs per priority (runnable now)
         self.queued = [0, 0, 0]
+        #: entries per priority deque that are no longer queued (skipped, swept)
+        self.dead = [0, 0, 0]
         #: jobs waiting for their time (epoch / scheduled)
         self.scheduled = 0
         #: jobs being run by a worker
