@@ -16,6 +16,7 @@ facade: an ``asyncio.Runner`` of its own drives the same coroutines.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from types import TracebackType
 from typing import TypeVar
@@ -179,7 +180,9 @@ class AsyncAdminClient:
         except TimeoutError:
             raise ConnectError(f"{self.address}: connect timed out") from None
         except OSError as exc:
-            raise ConnectError(f"{self.address}: {exc.strerror or exc}") from None
+            errno = exc.errno or 0
+            reason = os.strerror(errno) if errno > 0 else exc.strerror or str(exc)
+            raise ConnectError(f"{self.address}: {reason}") from None
 
     # --------------------------------------------------------- exchange --
     async def send(self, line: str) -> Reply:

@@ -144,7 +144,9 @@ class AsyncWorker:
             raise ValueError("function name must not be empty")
         if timeout is not None and timeout <= 0:
             raise ValueError("timeout must be positive")
-        is_async = inspect.iscoroutinefunction(handler)
+        is_async = inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(
+            getattr(handler, "__call__", None)
+        )
         self._functions[name] = _Function(name, handler, timeout, is_async)
 
     # ------------------------------------------------------------- running --
@@ -178,6 +180,10 @@ class AsyncWorker:
         try:
             self._check_done()
             await self._stop.wait()
+        except asyncio.CancelledError:
+            for task in self._jobs:
+                task.cancel()
+            raise
         finally:
             await self._shutdown()
         return self.jobs_done
@@ -375,7 +381,7 @@ class AsyncWorker:
                 P.WORK_EXCEPTION, handle, as_bytes(exc.args[0] if exc.args else b"")
             )
         except Exception as exc:
-            log.warning("%s raised %s", job, exc, exc_info=True)
+            log.info("%s raised %s", job, exc, exc_info=True)
             text = f"{type(exc).__name__}: {exc}"
             return Packet.build(P.WORK_EXCEPTION, handle, text)
         return Packet.build(P.WORK_COMPLETE, handle, as_bytes(result))

@@ -1,0 +1,104 @@
+"""What ``gear submit``, ``gear work`` and ``gear status`` share.
+
+Strategy: the documented exit codes live here, with the one function that
+maps a library error to (message, code), so every command reports a user
+error as one line on stderr and never as a traceback.  ``--server``/``--port``
+are one decorator, resolved through the library's ``resolve_servers`` so the
+CLI and the library read ``GEAR_SERVERS``/``GEARMAN_SERVER`` identically.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+import click
+
+from gear.client.servers import DEFAULT_PORT, ServerAddress, resolve_servers
+from gear.errors import (
+    ConnectError,
+    GearError,
+    JobException,
+    JobFailed,
+    JobTimeout,
+    ServerError,
+    ServerUnavailable,
+)
+
+#: every job succeeded
+EXIT_OK = 0
+#: a job failed (WORK_FAIL), the server refused it, or a status query found nothing
+EXIT_FAILED = 1
+#: bad options or arguments (click's own code), or the worker command does not exist
+EXIT_USAGE = 2
+#: no server could be reached, or a timeout passed
+EXIT_UNREACHABLE = 3
+#: a job ended with WORK_EXCEPTION
+EXIT_EXCEPTION = 4
+
+T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class CommandError(click.ClickException):
+    """A one-line error with one of the documented exit codes."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def exit_code(exc: BaseException) -> int:
+    """The documented exit code for a library error."""
+    if isinstance(exc, JobException):
+        return EXIT_EXCEPTION
+    if isinstance(exc, ConnectError | ServerUnavailable | JobTimeout):
+        return EXIT_UNREACHABLE
+    if isinstance(exc, JobFailed | ServerError):
+        return EXIT_FAILED
+    return EXIT_FAILED
+
+
+def server_options(func: F) -> F:
+    """Add ``--server/-S`` (repeatable) and ``--port/-p`` to a command."""
+    func = click.option(
+        "--port",
+        "-p",
+        type=click.IntRange(1, 65535),
+        default=DEFAULT_PORT,
+        show_default=True,
+        help="Port of servers given without one (libgearman -p).",
+    )(func)
+    return click.option(
+        "--server",
+        "-S",
+        "servers",
+        multiple=True,
+        metavar="HOST[:PORT]",
+        help="Job server; repeat or use commas for several. "
+        "Default: $GEAR_SERVERS, else $GEARMAN_SERVER, else localhost:4730.",
+    )(func)
+
+
+def servers_from(specs: tuple[str, ...], port: int) -> list[ServerAddress]:
+    """Resolve ``--server`` values, or the environment; usage error if bad."""
+    try:
+        return resolve_servers(list(specs) or None, default_port=port)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--server'") from None
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` on a fresh asyncio loop.
+
+    The plain asyncio loop, not uvloop: uvloop's subprocess start-up is
+    several times slower, and ``gear work`` starts one process per job.
+
+    Raises:
+        CommandError: a ``GearError`` escaped, with its exit code.
+    """
+    try:
+        return asyncio.run(coro)
+    except GearError as exc:
+        raise CommandError(str(exc), exit_code(exc)) from None

@@ -1,0 +1,192 @@
+"""``gear work`` as a function: ``run_work(WorkConfig) -> exit code``.
+
+Strategy: the library's ``AsyncWorker`` does all the Gearman work; this
+module only supplies the handler.  Without a command the handler writes
+the workload to stdout (``gearman -w`` with no command).  With a command it
+runs it once per job: workload on stdin, ``GEAR_HANDLE``/``GEAR_FUNCTION``/
+``GEAR_UNIQUE`` in its environment, stdout as the result (or, with
+``--lines``, each line as WORK_DATA the moment it is written — once, unlike
+libgearman 1.1), stderr passed through to ours while its tail is kept.  A
+non-zero exit sends the partial output as WORK_DATA (as libgearman does),
+then WORK_EXCEPTION with the stderr tail — which servers hand to clients
+that asked for exceptions and turn into WORK_FAIL for the rest — or plain
+WORK_FAIL when the command wrote nothing on stderr.  A cancelled job (its
+``--timeout`` passed, or a second signal) kills the command.
+
+Signals: the first SIGTERM/SIGINT stops taking jobs and lets running ones
+finish; a second one cancels them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import sys
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+from gear.client import AsyncWorker, WorkerJob
+from gear.client.servers import ServerAddress
+from gear.errors import JobException, JobFailed
+
+from ._common import EXIT_OK
+
+#: bytes of a failing command's stderr sent back as WORK_EXCEPTION
+STDERR_TAIL = 4096
+
+
+@dataclass
+class WorkConfig:
+    """Everything ``gear work`` was told."""
+
+    #: servers to take jobs from (all of them)
+    servers: list[ServerAddress]
+    #: functions to register
+    functions: list[str]
+    #: the command to run per job; empty means "echo the workload"
+    command: list[str] = field(default_factory=list)
+    #: send each output line as WORK_DATA as it is written
+    lines: bool = False
+    #: like ``lines``, without the newline
+    strip_newline: bool = False
+    #: exit after this many jobs
+    count: int | None = None
+    #: jobs run at once
+    concurrency: int = 1
+    #: seconds a job may run (CAN_DO_TIMEOUT, and the command is killed)
+    timeout: float | None = None
+    #: exit when no job is left
+    burst: bool = False
+    #: SET_CLIENT_ID
+    client_id: str | None = None
+    stdout: BinaryIO = field(default_factory=lambda: sys.stdout.buffer)
+    stderr: BinaryIO = field(default_factory=lambda: sys.stderr.buffer)
+
+
+def find_command(command: list[str]) -> str | None:
+    """The path ``command[0]`` runs, or None when it does not exist."""
+    if not command:
+        return None
+    return shutil.which(command[0])
+
+
+class EchoHandler:
+    """No command: write the workload to stdout and complete with no data."""
+
+    def __init__(self, stdout: BinaryIO) -> None:
+        self.stdout = stdout
+
+    async def __call__(self, job: WorkerJob) -> bytes:
+        self.stdout.write(job.data)
+        self.stdout.flush()
+        return b""
+
+
+class CommandHandler:
+    """Run the command once per job."""
+
+    def __init__(self, config: WorkConfig) -> None:
+        self.config = config
+
+    async def __call__(self, job: WorkerJob) -> bytes:
+        env = dict(os.environ)
+        env["GEAR_HANDLE"] = job.handle.decode(errors="replace")
+        env["GEAR_FUNCTION"] = job.function
+        env["GEAR_UNIQUE"] = job.unique.decode(errors="replace")
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *self.config.command,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                env=env,
+            )
+        except OSError as exc:
+            raise JobException(f"cannot run {self.config.command[0]}: {exc.strerror}") from None
+        try:
+            out, tail, rc = await self._talk(proc, job)
+        except BaseException:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
+            raise
+        if rc == 0:
+            return out
+        if out:
+            job.send_data(out)
+        if tail:
+            raise JobException(tail)
+        raise JobFailed(f"exit status {rc}")
+
+    async def _talk(
+        self, proc: asyncio.subprocess.Process, job: WorkerJob
+    ) -> tuple[bytes, bytes, int]:
+        assert proc.stdin and proc.stdout and proc.stderr
+        feeder = asyncio.create_task(_feed(proc.stdin, job.data))
+        tail_task = asyncio.create_task(_pass_stderr(proc.stderr, self.config.stderr))
+        cfg = self.config
+        if cfg.lines or cfg.strip_newline:
+            async for line in proc.stdout:
+                job.send_data(line.rstrip(b"\r\n") if cfg.strip_newline else line)
+            out = b""
+        else:
+            out = await proc.stdout.read()
+        rc = await proc.wait()
+        await feeder
+        tail = await tail_task
+        return out, tail, rc
+
+
+async def _feed(stdin: asyncio.StreamWriter, data: bytes) -> None:
+    """Write the workload to the command's stdin, then close it."""
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+        stdin.write(data)
+        await stdin.drain()
+    stdin.close()
+
+
+async def _pass_stderr(stream: asyncio.StreamReader, out: BinaryIO) -> bytes:
+    """Copy the command's stderr to ours; return its last STDERR_TAIL bytes."""
+    tail = b""
+    while chunk := await stream.read(65536):
+        out.write(chunk)
+        out.flush()
+        tail = (tail + chunk)[-STDERR_TAIL:]
+    return tail
+
+
+def _install_signals(worker: AsyncWorker, main: asyncio.Task[int]) -> None:
+    loop = asyncio.get_running_loop()
+    received: list[int] = []
+
+    def on_signal(signum: int) -> None:
+        received.append(signum)
+        if len(received) == 1:
+            worker.stop()
+        else:
+            main.cancel()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
+
+
+async def run_work(config: WorkConfig) -> int:
+    """Serve jobs until stopped (signal, ``count`` or ``burst``); return the exit code.
+
+    Raises:
+        ServerUnavailable: no server could be reached at start.
+    """
+    worker = AsyncWorker(config.servers, client_id=config.client_id, concurrency=config.concurrency)
+    handler = CommandHandler(config) if config.command else EchoHandler(config.stdout)
+    for name in config.functions:
+        worker.register(name, handler, timeout=config.timeout)
+    main = asyncio.create_task(worker.run(until_idle=config.burst, max_jobs=config.count))
+    _install_signals(worker, main)
+    try:
+        await main
+    except asyncio.CancelledError:
+        return 128 + signal.SIGTERM
+    return EXIT_OK
