@@ -1,0 +1,1 @@
+"""The ``gear admin`` REPL: pure grammar and tables, prompt_toolkit skin."""

@@ -1,0 +1,35 @@
+"""Key bindings added to prompt_toolkit's emacs defaults.
+
+Strategy: the defaults already give Ctrl-R (reverse history search), Tab
+(complete), Ctrl-L (clear) and Ctrl-D (quit on an empty line); this module
+adds F1 (help for the command being typed) and Ctrl-Space (open the
+completion menu), each a small handler.
+"""
+
+from __future__ import annotations
+
+from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
+
+from gear.cli.repl.commands import find_spec
+
+
+def admin_key_bindings() -> KeyBindings:
+    """Bindings of the ``gear admin`` prompt."""
+    bindings = KeyBindings()
+
+    @bindings.add("f1")
+    def _help(event: KeyPressEvent) -> None:
+        buffer = event.current_buffer
+        found = find_spec(buffer.text.split())
+        buffer.text = f"help {found[0].name}" if found else "help"
+        buffer.validate_and_handle()
+
+    @bindings.add("c-space")
+    def _complete(event: KeyPressEvent) -> None:
+        buffer = event.current_buffer
+        if buffer.complete_state:
+            buffer.complete_next()
+        else:
+            buffer.start_completion(select_first=False)
+
+    return bindings
