@@ -33,7 +33,9 @@ def parse_field(text: str, index: int) -> frozenset[int]:
         return frozenset(range(low, high + 1))
     values: set[int] = set()
     for part in text.split(","):
-        values.update(_parse_part(part, low, high, _NAMES[index]))
+        if not part.strip():
+            raise CronError(f"{_NAMES[index]}: empty element in {text!r}")
+        values.update(_parse_part(part.strip(), low, high, _NAMES[index]))
     if index == 4 and 7 in values:
         values.discard(7)
         values.add(0)
@@ -62,7 +64,7 @@ def _parse_part(part: str, low: int, high: int, name: str) -> range:
 
 
 def _number(text: str, name: str) -> int:
-    if not text.strip().isdigit():
+    if not (text.strip().isascii() and text.strip().isdigit()):
         raise CronError(f"{name}: {text!r} is not a number")
     return int(text)
 
@@ -80,9 +82,10 @@ def next_run(fields: list[str], after: float) -> float:
     if len(fields) != 5:
         raise CronError("a schedule has five fields")
     minutes, hours, mdays, months, wdays = (parse_field(f, i) for i, f in enumerate(fields))
-    # crontab(5): when both day fields are restricted, either may match
-    any_mday = len(mdays) == 31
-    any_wday = len(wdays) == 7
+    # crontab(5): a day field is "restricted" unless it starts with '*'; when
+    # both are restricted, either may match
+    any_mday = _unrestricted(fields[2])
+    any_wday = _unrestricted(fields[4])
     t = datetime.fromtimestamp(after).replace(second=0, microsecond=0) + timedelta(minutes=1)
     limit = t + timedelta(days=_HORIZON_DAYS)
     while t < limit:
@@ -99,6 +102,11 @@ def next_run(fields: list[str], after: float) -> float:
             return t.timestamp()
         t += timedelta(minutes=1)
     raise CronError("the schedule matches no time in the next five years")
+
+
+def _unrestricted(field: str) -> bool:
+    text = field.strip()
+    return text == "" or text.startswith("*")
 
 
 def _day_matches(

@@ -109,21 +109,12 @@ def test_parse_field_errors(text: str, index: int) -> None:
         parse_field(text, index)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cron bug: an empty list element ('1,,2', '1,') is read as '*' instead of an error",
-)
 @pytest.mark.parametrize("text", ["1,,2", "1,"])
 def test_empty_list_element_is_an_error(text: str) -> None:
     with pytest.raises(CronError):
         parse_field(text, MINUTE)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cron bug: str.isdigit() accepts '²', then int() raises ValueError, not CronError",
-    raises=ValueError,
-)
 def test_non_ascii_digit_is_a_cron_error() -> None:
     with pytest.raises(CronError):
         parse_field("²", MINUTE)
@@ -194,11 +185,6 @@ def test_month_limits_both_day_rules() -> None:
     assert run("0 0 13 9 *", local(2024, 1, 1)) == datetime(2024, 9, 13)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cron: crontab(5) calls a day field 'restricted' only when it does not start "
-    "with '*'; gear applies the OR rule to '*/2' (any field that is not all values)",
-)
 def test_star_step_day_of_month_is_not_restricted() -> None:
     # crontab(5): '*/2' days AND Mondays -> the first odd-numbered Monday
     # 2024-02-10 is a Saturday; Mondays: 12th, 19th, 26th, Mar 4th -> 19th is odd
