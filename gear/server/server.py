@@ -98,7 +98,7 @@ class GearProtocol(asyncio.Protocol):
             log.exception("internal error on connection from %s; closing it", session.peer)
             self.broker.send(session, _error("SERVER_ERROR", "internal error, see server log"))
             session.closing = True
-        self.server.flush()
+        self.server.schedule_flush()
 
     def _protocol_error(self, session: Session, exc: RemoteProtocolError) -> None:
         log.info("protocol error from %s: %s", session.peer, exc)
@@ -168,9 +168,12 @@ class Server:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._clock = clock
+        self._flush_pending = False
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def start(self) -> None:
         """Bind every listen address; ``port`` 0 picks one free port for all."""
+        self._loop = asyncio.get_running_loop()
         store = self.broker.store
         await store.open(self.flush)
         for record in await store.load():
@@ -225,8 +228,23 @@ class Server:
                 await asyncio.wait_for(srv.wait_closed(), 0.5)
         await self.broker.store.close()
 
+    def schedule_flush(self) -> None:
+        """Flush once the event loop has run every ready I/O callback.
+
+        Deferring the flush to the end of the loop iteration coalesces the
+        replies that several connections' input produced for the same peer
+        (a worker's NOOPs, a client's JOB_CREATEDs) into one write each:
+        write syscalls were half the server's time under load (py-spy).
+        """
+        if not self._flush_pending:
+            self._flush_pending = True
+            loop = self._loop
+            assert loop is not None, "start() first"
+            loop.call_soon(self.flush)
+
     def flush(self) -> None:
         """Write every session's pending bytes, then re-arm the timer."""
+        self._flush_pending = False
         broker = self.broker
         dirty = broker.dirty
         if dirty:
