@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -38,7 +39,9 @@ def map_exceptions(address: ServerAddress, doing: str) -> Iterator[None]:
     except TimeoutError as exc:
         raise ConnectError(f"{doing} {address}: timed out") from exc
     except OSError as exc:
-        raise ConnectError(f"{doing} {address}: {exc.strerror or exc}") from exc
+        errno = exc.errno or 0
+        reason = os.strerror(errno) if errno > 0 else exc.strerror or str(exc)
+        raise ConnectError(f"{doing} {address}: {reason}") from exc
 
 
 class Backoff:

@@ -144,9 +144,8 @@ class AsyncWorker:
             raise ValueError("function name must not be empty")
         if timeout is not None and timeout <= 0:
             raise ValueError("timeout must be positive")
-        is_async = inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(
-            getattr(handler, "__call__", None)
-        )
+        call = handler.__call__ if not inspect.isfunction(handler) else handler  # type: ignore[operator]
+        is_async = inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(call)
         self._functions[name] = _Function(name, handler, timeout, is_async)
 
     # ------------------------------------------------------------- running --
