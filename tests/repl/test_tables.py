@@ -1,0 +1,118 @@
+"""Tables with plain strings: alignment, SERVER column, filter, sort, TSV, JSON."""
+
+from __future__ import annotations
+
+import json
+
+from gear.cli.repl import tables
+from gear.cli.repl.tables import Table, plain
+from gear.protocol import admin_replies as ar
+
+
+def fs(name: str, total: int, running: int, workers: int) -> ar.FunctionStatus:
+    return ar.FunctionStatus(function=name, total=total, running=running, workers=workers)
+
+
+STATUS = [
+    ("a:4730", fs("reverse", 14, 2, 4)),
+    ("a:4730", fs("resize", 0, 0, 0)),
+    ("b:4730", fs("thumbnail", 3, 0, 0)),
+]
+
+
+def test_aligned_status_table() -> None:
+    table = Table.of(tables.sort_pairs(STATUS[:2], None), show_server=False)
+    assert plain(table.aligned()) == (
+        "FUNCTION  QUEUED  RUNNING  WORKERS\n"
+        "resize         0        0        0\n"
+        "reverse       12        2        4\n"
+    )
+
+
+def test_server_column_when_several_servers() -> None:
+    text = plain(Table.of(STATUS, show_server=True).aligned())
+    assert text.splitlines()[0] == "SERVER  FUNCTION   QUEUED  RUNNING  WORKERS"
+    assert text.splitlines()[3] == "b:4730  thumbnail       3        0        0"
+
+
+def test_rows_without_workers_are_styled() -> None:
+    lines = Table.of(STATUS, show_server=False).aligned()
+    assert lines[0][0][0] == "class:header"
+    assert [line[0][0] for line in lines[1:]] == ["", "class:row.idle", "class:row.stuck"]
+
+
+def test_sort_numeric_descending_and_natural() -> None:
+    by_queued = tables.sort_pairs(STATUS, "queued", descending=True)
+    assert [row.function for _, row in by_queued] == ["reverse", "thumbnail", "resize"]  # type: ignore[attr-defined]
+    jobs = [
+        ("s", ar.JobInfo(handle=f"H:x:{n}", retries=0, ignored=False, queued=True))
+        for n in (10, 2, 1)
+    ]
+    assert [r.handle for _, r in tables.sort_pairs(jobs, None)] == ["H:x:1", "H:x:2", "H:x:10"]  # type: ignore[attr-defined]
+
+
+def test_filter_glob_and_substring() -> None:
+    assert len(tables.filter_pairs(STATUS, "re*")) == 2
+    assert len(tables.filter_pairs(STATUS, "umb")) == 1
+    assert len(tables.filter_pairs(STATUS, None)) == 3
+    worker = ar.WorkerInfo(fd=3, address="::1", client_id="w1", functions=("reverse", "x"))
+    assert tables.filter_pairs([("s", worker)], "w1") and tables.filter_pairs([("s", worker)], "x")
+    assert not tables.filter_pairs([("s", worker)], "zzz")
+
+
+def test_tsv_plain_and_with_header() -> None:
+    table = Table.of(STATUS[:1], show_server=True)
+    assert table.tsv() == ["a:4730\treverse\t12\t2\t4"]
+    assert table.tsv(header=True)[0] == "SERVER\tFUNCTION\tQUEUED\tRUNNING\tWORKERS"
+
+
+def test_cells_of_tuples_bools_and_floats() -> None:
+    worker = ar.WorkerDetail(
+        fd=5,
+        address="127.0.0.1",
+        client_id="",
+        state="busy",
+        state_seconds=0.25,
+        handles=("H:1", "H:2"),
+        connected_seconds=3.0,
+        functions=(),
+    )
+    assert Table.of([("s", worker)], False).tsv() == [
+        "5\t127.0.0.1\t-\tbusy\t0.250\tH:1 H:2\t3.000\t-"
+    ]
+    job = ar.JobInfo(handle="H:1", retries=1, ignored=False, queued=False)
+    assert Table.of([("s", job)], False).tsv() == ["H:1\trunning\t1\tno"]
+
+
+def test_tsv_cells_never_hold_tabs_or_newlines() -> None:
+    row = ar.UniqueJob(unique="a\tb\nc")
+    assert Table.of([("s", row)], False).tsv() == ["a b c"]
+
+
+def test_records_for_json() -> None:
+    records = Table.of(STATUS[:1], True).records()
+    assert records == [
+        {
+            "server": "a:4730",
+            "function": "reverse",
+            "total": 14,
+            "running": 2,
+            "workers": 4,
+            "queued": 12,
+        }
+    ]
+    version = ar.ServerVersion(version="1.1.20+ds", kind=ar.ServerKind.GEARMAND)
+    assert (
+        json.loads(tables.to_json(Table.of([("s", version)], True).records()))[0]["kind"]
+        == "gearmand"
+    )
+
+
+def test_acks_have_a_result_column() -> None:
+    ack = ar.JobCancelled(handle="H:1")
+    assert Table.of([("s", ack)], False).tsv(header=True) == ["RESULT", "OK"]
+
+
+def test_sort_keys() -> None:
+    assert tables.sort_keys(ar.FunctionStatus) == ["function", "queued", "running", "workers"]
+    assert "connected" in tables.sort_keys(ar.WorkerDetail)
