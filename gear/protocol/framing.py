@@ -206,7 +206,7 @@ class Decoder:
         elif self.expect == RES and magic == REQ:
             text = "Response magic expected"
         else:
-            text = f"Invalid magic {magic!r}"
+            text = f"Invalid magic 0x{magic.hex()}"
         raise RemoteProtocolError(text, error_code=ErrorCode.INVALID_MAGIC, fatal=True)
 
     def _text_line(self) -> Event:

@@ -76,7 +76,8 @@ class AdminCommands:
     def run(self, s: Session, line: bytes) -> bytes:
         """The reply to one admin line."""
         words = fmt.split_command(line)
-        if not words:
+        if not words or line.startswith(b" "):
+            # C gearmand does not skip leading spaces: its command word is empty
             return fmt.err("UNKNOWN_COMMAND", "Unknown server command")
         handler = self._simple.get(words[0].lower())
         if handler is None:
@@ -232,9 +233,10 @@ class AdminCommands:
 
 
 def _show_jobs_line(job: Job) -> bytes:
+    """C's columns: handle, retries, ignore_job, job_queued (C sets it for background jobs)."""
     running = job.worker is not None
     retries = job.attempts - 1 if running else job.attempts
-    return b"%s\t%d\t0\t%d" % (job.handle, max(retries, 0), 0 if running else 1)
+    return b"%s\t%d\t0\t%d" % (job.handle, max(retries, 0), 1 if job.background else 0)
 
 
 def _queue_line(job: Job, now: float) -> bytes:

@@ -30,7 +30,7 @@ from gear.protocol.constants import (
     PacketType,
 )
 from gear.protocol.packets import Packet, response
-from gear.server.core import TIMER_DUE, TIMER_TIMEOUT, BrokerConfig, BrokerCore, c_atoi
+from gear.server.core import TIMER_DUE, TIMER_TIMEOUT, BrokerConfig, BrokerCore, c_atoi, c_u32
 from gear.server.cron import CronError, next_run
 from gear.server.state import Function, Job, Session
 from gear.server.store import Store
@@ -43,6 +43,14 @@ _pack_header = HEADER.pack
 #: (priority, background) of the six plain submit packets, by type number
 _PLAIN_SUBMITS: dict[int, tuple[int, bool]] = {
     int(t): (int(pr), bg) for (pr, bg), t in SUBMIT_TYPE.items()
+}
+
+
+_UNKNOWN_JOB_DEFAULT = "Job given in work result not found"
+_UNKNOWN_JOB_TEXT = {
+    P.WORK_DATA: "Job does not exist on server",
+    P.WORK_WARNING: "Job does not exist on server",
+    P.WORK_EXCEPTION: "An exception was received for a job that does not exist",
 }
 
 
@@ -313,20 +321,24 @@ class Broker(BrokerCore):
     def _work_update(self, s: Session, packet: Packet) -> None:
         job = s.running.get(packet.args[0])
         if job is None:
-            self.error(s, ErrorCode.JOB_NOT_FOUND, "Job given in work result not found")
+            self._unknown_job(s, packet.type)
             return
         if packet.type == P.WORK_STATUS:
-            job.numerator = c_atoi(packet.args[1])
-            job.denominator = c_atoi(packet.args[2])
+            job.numerator = c_u32(packet.args[1])
+            job.denominator = c_u32(packet.args[2])
         if job.clients:
             out = response(packet.type, *packet.args)
             for client in job.clients:
                 self.send(client, out)
 
+    def _unknown_job(self, s: Session, ptype: int) -> None:
+        """ERROR JOB_NOT_FOUND with C gearmand's text for each packet type."""
+        self.error(s, ErrorCode.JOB_NOT_FOUND, _UNKNOWN_JOB_TEXT.get(ptype, _UNKNOWN_JOB_DEFAULT))
+
     def _work_end(self, s: Session, packet: Packet) -> None:
         job = s.running.pop(packet.args[0], None)
         if job is None:
-            self.error(s, ErrorCode.JOB_NOT_FOUND, "Job given in work result not found")
+            self._unknown_job(s, packet.type)
             return
         job.function.running -= 1
         job.worker = None

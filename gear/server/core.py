@@ -44,6 +44,11 @@ class BrokerConfig:
     exceptions: bool = True
 
 
+def c_u32(raw: bytes) -> int:
+    """C's ``(uint32_t)atoi(raw)``: how gearmand stores WORK_STATUS numbers."""
+    return c_atoi(raw) & 0xFFFFFFFF
+
+
 def c_atoi(raw: bytes) -> int:
     """C's atoi: the leading decimal digits (after an optional sign), else 0."""
     digits = raw.strip()
@@ -210,14 +215,24 @@ class BrokerCore:
             f.dead[priority] = 0
 
     def _forget(self, job: Job) -> None:
-        """Drop every index of a job that has ended."""
+        """Drop every index of a job that has ended.
+
+        A dict never shrinks its table on deletion, so once the last job is
+        gone the emptied dicts are replaced by new ones: after a burst of a
+        million jobs drains, their memory goes back (gearmand #284).
+        """
         f = job.function
-        del self.jobs[job.handle]
+        jobs = self.jobs
+        del jobs[job.handle]
         if job.key and f.uniques.get(job.key) is job:
             del f.uniques[job.key]
+            if not f.uniques:
+                f.uniques = {}
         for client in job.clients:
             client.waiting.pop(job.handle, None)
         job.clients = []
+        if not jobs:
+            self.jobs = {}
 
     def _next_job(self, s: Session) -> Job | None:
         """The job ``s`` should run next: best priority first, its functions in turn."""
@@ -320,16 +335,35 @@ class BrokerCore:
 
     # --------------------------------------------------------------- admin --
     def cancel(self, handle: bytes) -> bool:
-        """Cancel a queued or scheduled job: its clients get WORK_FAIL."""
+        """Cancel a job: its clients get WORK_FAIL and it leaves every index.
+
+        A running job cannot be stopped (the protocol has no way to tell the
+        worker), so, as C gearmand does, its clients are failed and
+        released at once and the worker's eventual result is accepted
+        quietly, reaching no one.
+        """
         job = self.jobs.get(handle)
-        if job is None or job.worker is not None:
+        if job is None:
             return False
+        self.stats.jobs_cancelled += 1
+        fail = response(P.WORK_FAIL, job.handle)
+        if job.worker is not None:
+            for client in job.clients:
+                self.send(client, fail)
+                client.waiting.pop(job.handle, None)
+            job.clients = []
+            if job.background:
+                self.store.remove(job)
+                job.background = False
+            f = job.function
+            if job.key and f.uniques.get(job.key) is job:
+                del f.uniques[job.key]
+            return True
         if job.queued:
             self._unqueue(job)
         else:
             job.function.scheduled -= 1
-        self.stats.jobs_cancelled += 1
-        self._end(job, response(P.WORK_FAIL, job.handle), None)
+        self._end(job, fail, None)
         return True
 
     def set_max_queue(self, name: bytes, limits: tuple[int, int, int]) -> None:

@@ -634,8 +634,9 @@ def test_work_result_for_another_workers_job_is_job_not_found(net: Net) -> None:
         (P.WORK_STATUS, (h, b"1", b"2")),
     ]:
         net.send(other, ptype, *args)
-    not_found = error(ErrorCode.JOB_NOT_FOUND, "Job given in work result not found")
-    assert net.read(other) == [not_found] * 4
+    given = error(ErrorCode.JOB_NOT_FOUND, "Job given in work result not found")
+    missing = error(ErrorCode.JOB_NOT_FOUND, "Job does not exist on server")
+    assert net.read(other) == [given, given, missing, given]  # C gearmand's texts
     assert net.read(c) == []
 
 
@@ -795,13 +796,23 @@ def test_cancel_fails_the_job_to_its_clients(net: Net) -> None:
     assert net.grab(net.worker(b"f")) == NO_JOB
 
 
-def test_cancel_unknown_or_running_job_is_refused(net: Net) -> None:
+def test_cancel_unknown_job_is_refused(net: Net) -> None:
     assert net.broker.cancel(b"H:t:404") is False
-    c, h = net.client(b"f")
+
+
+def test_cancel_running_job_fails_its_clients_and_the_worker_finishes_quietly(net: Net) -> None:
+    """As C gearmand: OK, clients get WORK_FAIL at once, the worker's result reaches no one."""
+    c, h = net.client(b"f", unique=b"u")
     w = net.worker(b"f")
     net.grab_handle(w)
-    assert net.broker.cancel(h) is False
-    assert net.read(c) == []
+    assert net.broker.cancel(h) is True
+    assert [(p.type, p.args) for p in net.read(c)] == [(P.WORK_FAIL, (h,))]
+    c2, h2 = net.client(b"f", unique=b"u")
+    assert h2 != h, "a new submit must not join the cancelled job"
+    net.send(w, P.WORK_COMPLETE, h, b"late")
+    assert net.read(w) == []
+    assert net.read(c) == [] and net.read(c2) == []
+    assert net.admin_status() == b"f\t1\t0\t1\n.\n"
 
 
 def test_cancel_a_scheduled_job(net: Net) -> None:
