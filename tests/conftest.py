@@ -60,6 +60,7 @@ class ServerProcess:
         return f"127.0.0.1:{self.port}"
 
     def stop(self) -> None:
+        """Terminate (then kill) the server, and close its pipes."""
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -67,6 +68,9 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
 
 
 def start_gear_process(*args: str) -> ServerProcess:
