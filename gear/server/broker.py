@@ -47,7 +47,7 @@ _PLAIN_SUBMITS: dict[int, tuple[int, bool]] = {
 
 
 _UNKNOWN_JOB_DEFAULT = "Job given in work result not found"
-_UNKNOWN_JOB_TEXT = {
+_UNKNOWN_JOB_TEXT: dict[int, str] = {
     P.WORK_DATA: "Job does not exist on server",
     P.WORK_WARNING: "Job does not exist on server",
     P.WORK_EXCEPTION: "An exception was received for a job that does not exist",
