@@ -1,0 +1,98 @@
+"""A real terminal: tmux runs ``gear admin``; Tab completes, Enter shows the table.
+
+The screen is read with ``capture-pane`` in a bounded polling loop (tmux
+has no way to announce that the screen changed); each test uses its own
+tmux server socket so nothing else running tmux is touched.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from gear.protocol.constants import PacketType
+from gear.protocol.packets import request
+from tests.conftest import require_program
+from tests.repl.peers import gear_serve
+
+
+class Tmux:
+    """One detached tmux session on a private server socket."""
+
+    def __init__(self, tmux: str, name: str) -> None:
+        self.base = [tmux, "-L", name]
+
+    def __call__(self, *args: str) -> str:
+        done = subprocess.run([*self.base, *args], capture_output=True, text=True, timeout=10)
+        return done.stdout
+
+    def alive(self) -> bool:
+        """Whether the session (``gear admin``) still runs."""
+        done = subprocess.run([*self.base, "has-session", "-t", "admin"], capture_output=True)
+        return done.returncode == 0
+
+    def screen(self) -> str:
+        return self("capture-pane", "-p", "-t", "admin")
+
+    def wait(self, ready: Callable[[str], bool], timeout: float = 10.0) -> str:
+        """Poll the screen until ``ready(screen)``; fail with the screen if never."""
+        deadline = time.monotonic() + timeout
+        while True:
+            text = self.screen()
+            if ready(text):
+                return text
+            assert time.monotonic() < deadline, f"screen never got ready:\n{text}"
+            time.sleep(0.05)
+
+
+@contextmanager
+def tmux_running(command: list[str]) -> Iterator[Tmux]:
+    tmux = Tmux(require_program("tmux", "tmux"), f"gear-test-{os.getpid()}")
+    tmux("new-session", "-d", "-s", "admin", "-x", "110", "-y", "24", shlex.join(command))
+    try:
+        yield tmux
+    finally:
+        tmux("kill-server")
+
+
+def gear_connection(port: int, *packets: bytes) -> socket.socket:
+    """A connection that sent ``packets``; the ECHO_RES proves they were handled."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    sock.sendall(b"".join(packets) + request(PacketType.ECHO_REQ, b"x"))
+    received = b""
+    while not received.endswith(b"\0\0\0\x01x"):
+        received += sock.recv(4096)
+    return sock
+
+
+def test_st_tab_enter_shows_the_status_table(tmp_path: Path) -> None:
+    with gear_serve() as srv:
+        jobs = [request(PacketType.SUBMIT_JOB_BG, b"resize", b"", d) for d in (b"a", b"b")]
+        sleeper = [request(PacketType.CAN_DO, b"reverse"), request(PacketType.PRE_SLEEP)]
+        with gear_connection(srv.port, *jobs), gear_connection(srv.port, *sleeper):
+            run_session(srv.address, tmp_path)
+        history = tmp_path / "gear" / "admin_history"
+        assert "stat" in history.read_text()
+
+
+def run_session(address: str, tmp_path: Path) -> None:
+    env = ["env", f"XDG_STATE_HOME={tmp_path}", "TERM=xterm-256color"]
+    with tmux_running([*env, sys.executable, "-m", "gear", "admin", "-s", address]) as tmux:
+        tmux.wait(lambda s: "gear>" in s and "gear 1.1.20" in s)
+        tmux("send-keys", "-t", "admin", "st", "Tab")
+        tmux.wait(lambda s: "gear> stat" in s)
+        tmux("send-keys", "-t", "admin", "Enter")
+        lines = tmux.wait(lambda s: "WORKERS" in s and "reverse" in s).splitlines()
+        header = next(i for i, line in enumerate(lines) if "FUNCTION" in line)
+        assert lines[header].split() == ["FUNCTION", "QUEUED", "RUNNING", "WORKERS"]
+        assert lines[header + 1].split() == ["resize", "2", "0", "0"]
+        assert lines[header + 2].split() == ["reverse", "0", "0", "1"]
+        tmux("send-keys", "-t", "admin", "C-d")
+        tmux.wait(lambda s: not tmux.alive())
