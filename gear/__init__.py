@@ -17,6 +17,8 @@ __version__ = "0.1.0"
 
 #: public name -> module that defines it
 _LAZY: dict[str, str] = {
+    "AdminClient": "gear.client.admin",
+    "AsyncAdminClient": "gear.client.admin",
     "AsyncClient": "gear.client.client",
     "AsyncWorker": "gear.client.worker",
     "BlockingJob": "gear.client.sync",
@@ -41,6 +43,7 @@ _LAZY: dict[str, str] = {
 }
 
 if TYPE_CHECKING:
+    from gear.client.admin import AdminClient, AsyncAdminClient
     from gear.client.client import AsyncClient
     from gear.client.events import JobData, JobInfo, JobProgress, JobStatus, JobWarning
     from gear.client.job import Job
@@ -70,6 +73,8 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "AdminClient",
+    "AsyncAdminClient",
     "AsyncClient",
     "AsyncWorker",
     "BlockingJob",
