@@ -1,0 +1,216 @@
+"""``gear bench``: flags map 1:1 onto BenchConfig, then ``gear.bench.run_benchmark``.
+
+Exit codes: 0 every scenario ran clean; 1 a scenario failed, timed out or got
+ERROR packets; 2 bad options (one line, no usage dump); 3 the server could not
+be reached or the spawned one did not start.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from gear.bench import (
+    SCENARIOS,
+    BenchConfig,
+    BenchConfigError,
+    BenchError,
+    ScenarioResult,
+    format_table,
+    run_benchmark,
+    to_json,
+)
+from gear.bench.config import parse_address
+from gear.bench.report import format_header
+from gear.errors import ConnectError
+
+EXIT_FAILED = 1
+EXIT_UNREACHABLE = 3
+
+
+class RunError(click.ClickException):
+    """A one-line error with its own exit code."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class OneLineCommand(click.Command):
+    """A command whose option errors are one ``Error: ...`` line (exit 2)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            if isinstance(exc, click.NoSuchOption | click.BadParameter | click.MissingParameter):
+                raise click.UsageError(exc.format_message().replace("\n", " ")) from None
+            raise click.UsageError(str(exc)) from None
+
+
+def _loop_name() -> str:
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:  # pragma: no cover - uvloop is a default dependency on Linux
+        return "asyncio"
+    return "uvloop"
+
+
+@click.command(cls=OneLineCommand)
+@click.argument("scenarios", nargs=-1, type=click.Choice(SCENARIOS))
+@click.option(
+    "--server", "-s", default="127.0.0.1:4730", show_default=True, help="Server HOST:PORT."
+)
+@click.option("--spawn", is_flag=True, help="Start `gear serve` on a free port for the run.")
+@click.option(
+    "--clients",
+    "-c",
+    type=click.IntRange(1),
+    default=4,
+    show_default=True,
+    help="Client connections.",
+)
+@click.option(
+    "--workers",
+    "-k",
+    type=click.IntRange(1),
+    default=4,
+    show_default=True,
+    help="Worker connections that do the jobs.",
+)
+@click.option(
+    "--window",
+    "-w",
+    type=click.IntRange(1),
+    default=16,
+    show_default=True,
+    help="Requests in flight per client connection.",
+)
+@click.option(
+    "--grabs",
+    "-g",
+    type=click.IntRange(1),
+    default=1,
+    show_default=True,
+    help="GRAB_JOBs pipelined per worker (after a wake-up and in the bg drain).",
+)
+@click.option(
+    "--count",
+    "-n",
+    type=click.IntRange(1),
+    default=100_000,
+    show_default=True,
+    help="Jobs (or echoes) per scenario.",
+)
+@click.option(
+    "--duration",
+    "-d",
+    type=click.FloatRange(0),
+    default=3.0,
+    show_default=True,
+    help="Stop issuing after this many seconds and finish what is in flight; 0 = no limit.",
+)
+@click.option(
+    "--timeout",
+    "-t",
+    type=click.FloatRange(0, min_open=True),
+    default=60.0,
+    show_default=True,
+    help="Hard limit of one scenario, seconds: abort, report partial counts.",
+)
+@click.option(
+    "--size",
+    type=click.IntRange(0),
+    default=64,
+    show_default=True,
+    help="Job data / echo payload bytes (>= 16 carries the send time, for latency).",
+)
+@click.option(
+    "--idle",
+    type=click.IntRange(0),
+    default=1000,
+    show_default=True,
+    help="herd: extra workers asleep on the same function.",
+)
+@click.option(
+    "--function", "function", default=None, help="Function name [default: unique per run]."
+)
+@click.option(
+    "--processes",
+    "-P",
+    type=click.IntRange(1),
+    default=1,
+    show_default=True,
+    help="Generator processes to spread the connections over.",
+)
+@click.option(
+    "--server-pid",
+    type=click.IntRange(0),
+    default=0,
+    help="Sample this process's CPU time per phase (automatic with --spawn).",
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="One JSON object per scenario instead of a table."
+)
+def bench(
+    scenarios: tuple[str, ...], server: str, spawn: bool, as_json: bool, **options: Any
+) -> None:
+    """Measure a Gearman server: SCENARIOS among bg, fg, echo, herd (default: all).
+
+    \b
+    bg    submit background jobs, then drain them with workers
+    fg    round trips client -> worker -> client, latency percentiles
+    echo  ECHO_REQ round trips (the protocol ceiling)
+    herd  fg with --idle more workers asleep on the function (NOOPs per job)
+    """
+    try:
+        host, port = parse_address(server)
+        if options["function"] is None:
+            del options["function"]
+        config = BenchConfig(host=host, port=port, **options)
+        if spawn and server != "127.0.0.1:4730":
+            raise BenchConfigError("--spawn and --server exclude each other")
+    except BenchConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    if not as_json:
+        click.echo(
+            format_header(config, _loop_name())
+            if not spawn
+            else format_header(config, _loop_name()).replace(f"{host}:{port}", "spawned gear serve")
+        )
+    results = _run(config, scenarios or SCENARIOS, spawn, as_json)
+    if not as_json:
+        click.echo(format_table(results))
+    bad = [r for r in results if not r.ok]
+    if bad:
+        raise RunError(f"{bad[0].config.scenario}: {_problem(bad[0])}", EXIT_FAILED)
+
+
+def _run(
+    config: BenchConfig, scenarios: tuple[str, ...], spawn: bool, as_json: bool
+) -> list[ScenarioResult]:
+    def emit(result: ScenarioResult) -> None:
+        if as_json:
+            click.echo(json.dumps(to_json(result)))
+
+    try:
+        return run_benchmark(config, scenarios, spawn=spawn, on_result=emit)
+    except BenchConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    except ConnectError as exc:
+        raise RunError(str(exc), EXIT_UNREACHABLE) from None
+    except BenchError as exc:
+        raise RunError(str(exc), EXIT_UNREACHABLE if spawn else EXIT_FAILED) from None
+
+
+def _problem(result: ScenarioResult) -> str:
+    if result.failure:
+        return result.failure
+    if result.timed_out:
+        return f"timed out after {result.config.timeout:g} s"
+    c = result.counters
+    return f"{c['errors']} ERROR packets, {c['unexpected']} unexpected packets" + (
+        f" (first error: {result.first_error})" if result.first_error else ""
+    )
