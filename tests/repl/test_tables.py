@@ -115,4 +115,14 @@ def test_acks_have_a_result_column() -> None:
 
 def test_sort_keys() -> None:
     assert tables.sort_keys(ar.FunctionStatus) == ["function", "queued", "running", "workers"]
-    assert "connected" in tables.sort_keys(ar.WorkerDetail)
+    assert "in_state" in tables.sort_keys(ar.WorkerDetail)
+
+
+def test_wide_tables_cut_text_columns_to_fit() -> None:
+    job = ar.UniqueJob(unique="u" * 50)
+    pairs: list[tuple[str, object]] = [("a-long-server-name:4730", job)]
+    lines = plain(Table.of(pairs, True).aligned(width=40)).splitlines()
+    assert max(len(line) for line in lines) <= 40
+    assert lines[1].endswith("u…")
+    assert tables.fit([5, 30, 3], [False, False, True], 20) == [5, 8, 3]
+    assert tables.fit([5, 5], [True, True], 4) == [5, 5]

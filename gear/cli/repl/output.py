@@ -50,23 +50,23 @@ def _is_ack(row: object) -> bool:
 
 
 # ----------------------------------------------------------------- people --
-def human(outcome: Outcome, multi: bool) -> list[Fragments]:
-    """Lines for the terminal: a table (or OK lines, or raw text), then notes."""
+def human(outcome: Outcome, multi: bool, width: int | None = None) -> list[Fragments]:
+    """Terminal lines, at most ``width`` wide: a table, OK lines or raw text, then notes."""
     if outcome.command.spec.name == "raw":
         lines = _human_raw(outcome, multi)
     else:
-        lines = _human_rows(outcome, multi)
+        lines = _human_rows(outcome, multi, width)
     notes = [a for a in outcome.answers if a.status != "ok"]
     lines += [[(_NOTE_STYLE[a.status], _note(a, multi))] for a in notes if a.message]
     return lines
 
 
-def _human_rows(outcome: Outcome, multi: bool) -> list[Fragments]:
+def _human_rows(outcome: Outcome, multi: bool, width: int | None) -> list[Fragments]:
     pairs = rows_of(outcome)
     if pairs and _is_ack(pairs[0][1]):
         return [[("class:ok", f"{server}: OK" if multi else "OK")] for server, _ in pairs]
     if pairs:
-        return Table.of(pairs, multi).aligned()
+        return Table.of(pairs, multi).aligned(width)
     if any(a.status == "ok" for a in outcome.answers):
         return [[("class:dim", "(nothing)")]]
     return []

@@ -134,10 +134,9 @@ class ReplSession:
 
     def _banner(self) -> str:
         states = [
-            f"{s.name} ({s.client.kind.value if not s.down else 'down'})"
-            for s in self.group.servers
+            f"{s.name} {s.client.kind.value if not s.down else 'down'}" for s in self.group.servers
         ]
-        return f"gear admin: {', '.join(states)}. Type 'help', Tab to complete, Ctrl-D to quit."
+        return f"gear admin · {', '.join(states)} · Type 'help'; Ctrl-D quits."
 
     async def _loop(self) -> None:
         while True:
@@ -164,7 +163,8 @@ class ReplSession:
             self.say("not run", "class:dim")
             return True
         outcome = await self.group.run(command)
-        self._emit(output.human(outcome, len(outcome.answers) > 1))
+        width = self.session.app.output.get_size().columns - 1
+        self._emit(output.human(outcome, len(outcome.answers) > 1, max(width, 40)))
         return True
 
     async def _local(self, command: Command) -> bool:

@@ -82,7 +82,7 @@ COLUMNS: dict[type, tuple[Column, ...]] = {
         _attr("address"),
         _id(),
         _attr("state"),
-        _num("state_seconds", "FOR"),
+        _num("state_seconds", "IN_STATE"),
         _attr("handles"),
         _num("connected_seconds", "CONNECTED"),
         _attr("functions"),
@@ -223,16 +223,22 @@ class Table:
         rows = ([self.headers()] if header else []) + self.cells()
         return ["\t".join(re.sub(r"[\t\r\n]", " ", c) for c in row) for row in rows]
 
-    def aligned(self) -> list[Fragments]:
-        """Aligned lines for people: a header line, then one line per row."""
+    def aligned(self, width: int | None = None) -> list[Fragments]:
+        """Aligned lines for people: a header line, then one line per row.
+
+        With ``width``, the widest text columns are cut (ending in ``…``)
+        until a line fits, keeping numbers whole.
+        """
         rows = [self.headers(), *self.cells()]
         numeric = self.numeric()
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        if width is not None:
+            widths = fit(widths, numeric, width)
         lines: list[Fragments] = []
         for index, row in enumerate(rows):
             parts = [
-                t.rjust(w) if n else (t.ljust(w) if i < len(row) - 1 else t)
-                for i, (t, w, n) in enumerate(zip(row, widths, numeric, strict=True))
+                _clip(t, w).rjust(w) if n else _clip(t, w).ljust(w)
+                for t, w, n in zip(row, widths, numeric, strict=True)
             ]
             style = "class:header" if index == 0 else row_style(self.pairs[index - 1][1])
             lines.append([(style, "  ".join(parts).rstrip())])
@@ -241,6 +247,26 @@ class Table:
     def records(self) -> list[dict[str, Any]]:
         """One dict per row for JSON: every field, plus ``server``."""
         return [{"server": server, **row_record(row)} for server, row in self.pairs]
+
+
+#: text columns are never cut narrower than this
+MIN_WIDTH = 8
+
+
+def fit(widths: list[int], numeric: list[bool], limit: int) -> list[int]:
+    """Column widths whose line (two spaces between columns) fits ``limit``."""
+    widths = list(widths)
+    while (over := sum(widths) + 2 * (len(widths) - 1) - limit) > 0:
+        cuttable = [i for i, n in enumerate(numeric) if not n and widths[i] > MIN_WIDTH]
+        if not cuttable:
+            break
+        widest = max(cuttable, key=lambda i: widths[i])
+        widths[widest] = max(MIN_WIDTH, widths[widest] - over)
+    return widths
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def row_record(row: object) -> dict[str, Any]:

@@ -34,5 +34,5 @@ def toolbar_fragments(group: ServerGroup) -> StyleAndTextTuples:
         out.append(("", "│"))
     focus = group.focus or "all"
     out.append(("class:toolbar.focus", f" focus: {focus} "))
-    out.append(("", "│ Tab complete · Ctrl-R search · F1 help · Ctrl-D quit"))
+    out.append(("", "│ Tab · Ctrl-R · F1 help"))
     return out
