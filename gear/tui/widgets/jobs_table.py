@@ -1,0 +1,132 @@
+"""The jobs panel: the jobs of the function selected in the functions table.
+
+Strategy: the screen binds ``snapshot`` and ``newest_first`` down; rows are
+ordered by age where the server tells it (gear), else in handle order.  The
+SERVER column appears only when several servers are watched.  Values a
+server cannot tell (C gearmand has no function, unique or age per job; the
+Perl server has no handle) are drawn as n/a.  ``selected_job`` is what `c`
+cancels.
+"""
+
+from __future__ import annotations
+
+import re
+
+from textual.reactive import reactive
+
+from gear.tui.cells import NA, count, duration
+from gear.tui.model import JobView, Snapshot
+from gear.tui.widgets.live_table import LiveTable, Row
+
+__all__ = ["JobsTable", "order_jobs"]
+
+COLUMNS = (
+    ("handle", "handle"),
+    ("unique", "unique"),
+    ("priority", "prio"),
+    ("state", "state"),
+    ("age", "age"),
+    ("size", "size"),
+    ("clients", "wait"),
+)
+SERVER = ("server", "server")
+#: uniques longer than this are cut, the table stays readable
+UNIQUE_WIDTH = 24
+
+
+def _natural(text: str) -> tuple[object, ...]:
+    return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", text))
+
+
+def order_jobs(jobs: tuple[JobView, ...], newest_first: bool) -> list[JobView]:
+    """Oldest (or newest) first by age; jobs of unknown age after, in handle order."""
+    aged = sorted((j for j in jobs if j.age is not None), key=lambda j: j.age or 0.0)
+    if not newest_first:
+        aged.reverse()
+    rest = sorted(
+        (j for j in jobs if j.age is None), key=lambda j: (j.server, _natural(j.handle or ""))
+    )
+    if newest_first:
+        rest.reverse()
+    return aged + rest
+
+
+def _short(text: str | None) -> str:
+    if text is None:
+        return NA
+    return text if len(text) <= UNIQUE_WIDTH else text[: UNIQUE_WIDTH - 1] + "…"
+
+
+class JobsTable(LiveTable):
+    """Jobs of the selected function."""
+
+    snapshot: reactive[Snapshot | None] = reactive(None)
+    newest_first: reactive[bool] = reactive(False)
+
+    def on_mount(self) -> None:
+        self.refill()
+
+    def watch_snapshot(self) -> None:
+        self.refill()
+
+    def watch_newest_first(self) -> None:
+        self.refill()
+
+    @property
+    def several_servers(self) -> bool:
+        """Whether more than one server is watched."""
+        return self.snapshot is not None and len(self.snapshot.servers) > 1
+
+    def _jobs(self) -> list[JobView]:
+        return order_jobs(self.snapshot.jobs if self.snapshot else (), self.newest_first)
+
+    @property
+    def selected_job(self) -> JobView | None:
+        """The job under the cursor."""
+        key = self.current_key
+        for index, job in enumerate(self._jobs()):
+            if self._key(job, index) == key:
+                return job
+        return None
+
+    @staticmethod
+    def _key(job: JobView, index: int) -> str:
+        return f"{job.server}\t{job.handle or job.unique or index}"
+
+    def refill(self) -> None:
+        """Redraw every row from the current attributes."""
+        if not self.is_mounted:
+            return
+        self.set_columns(COLUMNS + ((SERVER,) if self.several_servers else ()))
+        jobs = self._jobs()
+        rows: list[Row] = []
+        for index, job in enumerate(jobs):
+            cells = [
+                _short(job.handle),
+                _short(job.unique),
+                job.priority or NA,
+                job.state,
+                duration(job.age),
+                count(job.size),
+                count(job.clients),
+            ]
+            if self.several_servers:
+                cells.append(job.server)
+            rows.append((self._key(job, index), cells))
+        self.set_rows(rows)
+        self._titles(len(jobs))
+
+    def _titles(self, shown: int) -> None:
+        snap = self.snapshot
+        order = "newest first" if self.newest_first else "oldest first"
+        if snap is None or snap.selected is None:
+            self.border_title = "jobs · select a function"
+        else:
+            total = shown + snap.jobs_hidden
+            self.border_title = f"jobs of {snap.selected} {total} · {order}"
+        notes = []
+        if snap is not None and snap.jobs_hidden:
+            notes.append(f"{snap.jobs_hidden} more not listed")
+        if snap is not None and snap.jobs_note:
+            notes.append(snap.jobs_note)
+        self.border_subtitle = " · ".join(notes)
