@@ -6,13 +6,17 @@ import asyncio
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import replace
+from pathlib import Path
 
-from prompt_toolkit.history import InMemoryHistory
+import pytest
+from prompt_toolkit.document import Document
+from prompt_toolkit.history import FileHistory, InMemoryHistory
 from prompt_toolkit.input import PipeInput, create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
+from gear.cli.repl.lexer import AdminLexer
 from gear.cli.repl.servers import ServerGroup
-from gear.cli.repl.session import ReplSession
+from gear.cli.repl.session import ReplSession, default_history, history_path
 from gear.cli.repl.tables import Fragments
 from gear.cli.repl.toolbar import toolbar_fragments
 from gear.server import Server, ServerConfig
@@ -232,3 +236,23 @@ def test_toolbar_shows_servers_focus_and_down() -> None:
     group.set_focus("a")
     text = "".join(t for _, t in toolbar_fragments(group))
     assert "*a:1" in text and "b:2 down" in text and "focus: a:1" in text
+
+
+def test_history_lives_in_the_xdg_state_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    assert history_path() == tmp_path / "gear" / "admin_history"
+    assert isinstance(default_history(), FileHistory)
+    assert (tmp_path / "gear" / "admin_history").exists()
+    monkeypatch.setenv("XDG_STATE_HOME", "/proc/no-such-dir")
+    assert isinstance(default_history(), InMemoryHistory)
+
+
+def test_lexer_styles_tokens() -> None:
+    line = AdminLexer().lex_document(Document("cancel job --sort 7 x"))(0)
+    styles = [style for style, text in line if text.strip()]
+    assert styles == ["class:cmd.command"] * 2 + ["class:cmd.option", "class:cmd.number"] + [
+        "class:cmd.argument"
+    ]
+    assert AdminLexer().lex_document(Document("frob"))(0) == [("class:cmd.error", "frob")]

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass, field
-from typing import BinaryIO, TextIO
+from typing import Any, BinaryIO, TextIO
 
 import click
 
@@ -63,7 +63,7 @@ def run(
     elif not stdin.isatty():
         lines = stdin
     if lines is None:
-        return asyncio.run(_interactive(group, options))
+        return _until_interrupted(_interactive(group, options))
     io = ScriptIO(
         stdout=stdout or sys.stdout.buffer,
         stderr=stderr or sys.stderr,
@@ -72,7 +72,14 @@ def run(
         header=options.header,
         yes=options.yes,
     )
-    return asyncio.run(run_lines(group, lines, io))
+    return _until_interrupted(run_lines(group, lines, io))
+
+
+def _until_interrupted(main: Coroutine[Any, Any, int]) -> int:
+    try:
+        return asyncio.run(main)
+    except KeyboardInterrupt:
+        return 130
 
 
 def _confirm(question: str) -> bool:
