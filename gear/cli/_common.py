@@ -46,7 +46,9 @@ class CommandError(click.ClickException):
 
     def __init__(self, message: str, exit_code: int) -> None:
         super().__init__(message)
-        self.exit_code = exit_code
+        # an instance attribute shadows click's class-level default (a ClassVar
+        # in click >= 8.5's annotations, hence no plain assignment)
+        object.__setattr__(self, "exit_code", exit_code)
 
 
 def exit_code(exc: BaseException) -> int:
