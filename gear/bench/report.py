@@ -151,10 +151,10 @@ def format_table(results: Sequence[ScenarioResult]) -> str:
     return "\n".join(lines)
 
 
-def format_header(config: BenchConfig, loop: str) -> str:
-    """One line saying what was run against what."""
+def format_header(config: BenchConfig, loop: str, target: str | None = None) -> str:
+    """One line saying what was run against what (``target`` names the server)."""
     parts = [
-        f"gear bench: {config.host}:{config.port}",
+        f"gear bench: {target or f'{config.host}:{config.port}'}",
         f"{config.clients} clients x {config.window} in flight",
         f"{config.workers} workers x {config.grabs} grabs",
         f"{config.size}-byte jobs",

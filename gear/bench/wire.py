@@ -211,6 +211,7 @@ class Client(_Conn):
         super().__init__(tally)
         self.ptype = ptype
         self.echo = ptype == PacketType.ECHO_REQ
+        self.background = ptype == PacketType.SUBMIT_JOB_BG
         self.tail = filler(size)
         self.stamped = size >= STAMP_LEN
         #: whether the walk reads send stamps from answers
@@ -250,7 +251,7 @@ class Client(_Conn):
         buf = self.buf + data if self.buf else data
         now = monotonic_ns()
         done, pos = self._walk(buf, now)
-        self.buf = buf[pos:]
+        self.buf = buf[pos:] if pos < len(buf) else b""
         if done:
             self._answered(done, now)
 
@@ -267,7 +268,7 @@ class Client(_Conn):
         tally = self.tally
         lat = tally.lat
         stamped, echo = self.measure, self.echo
-        background = self.ptype == PacketType.SUBMIT_JOB_BG
+        background = self.background
         size = len(buf)
         pos = done = created = completed = 0
         while size - pos >= HEADER_SIZE:
@@ -294,18 +295,25 @@ class Client(_Conn):
                         lat.append(now - int(buf[start : start + STAMP_LEN], 16))
                     except ValueError:
                         tally.unexpected += 1
-            elif ptype in _FAILED:
-                done += 1
-                tally.failed += 1
-            elif ptype == T_ERROR:
-                done += 1
-                tally.failed += 1
-                tally.note_error(buf[start:end])
-            elif ptype not in _CLIENT_IGNORED:
-                tally.unexpected += 1
-        tally.created += created
-        tally.completed += completed
+            else:
+                done += self._other(ptype, buf[start:end])
+        if created:
+            tally.created += created
+        if completed:
+            tally.completed += completed
         return done, pos
+
+    def _other(self, ptype: int, body: bytes) -> int:
+        """Count a rarer answer; 1 if it ends its request (failure, ERROR)."""
+        tally = self.tally
+        if ptype in _FAILED or ptype == T_ERROR:
+            tally.failed += 1
+            if ptype == T_ERROR:
+                tally.note_error(body)
+            return 1
+        if ptype not in _CLIENT_IGNORED:
+            tally.unexpected += 1
+        return 0
 
 
 def complete_end(buf: bytes) -> int:
@@ -413,6 +421,24 @@ class Worker(_Conn):
 
     def data_received(self, data: bytes) -> None:
         buf = self.buf + data if self.buf else data
+        if len(buf) >= HEADER_SIZE:
+            # fast path: exactly one JOB_ASSIGN (one grab in flight, -g 1)
+            magic, ptype, length = _unpack(buf, 0)
+            if ptype == T_JOB_ASSIGN and len(buf) == HEADER_SIZE + length and magic == RES:
+                handle_end = buf.find(b"\0", HEADER_SIZE) + 1
+                skip = self.skip
+                self.write(
+                    b"%s%s%s%s"
+                    % (
+                        _pack(_REQ, T_WORK_COMPLETE, length - skip + 1),
+                        buf[HEADER_SIZE:handle_end],
+                        buf[handle_end + skip - 1 :],
+                        GRAB,
+                    )
+                )
+                self.buf = b""
+                self.tally.assigned += 1
+                return
         out: list[bytes] = []
         pos = self._walk(buf, out)
         self.buf = buf[pos:]

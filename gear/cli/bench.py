@@ -22,11 +22,12 @@ from gear.bench import (
     run_benchmark,
     to_json,
 )
-from gear.bench.config import parse_address
+from gear.bench.config import DEFAULT_HOST, DEFAULT_PORT, parse_address
 from gear.bench.report import format_header
 from gear.errors import ConnectError
 
 EXIT_FAILED = 1
+EXIT_USAGE = 2
 EXIT_UNREACHABLE = 3
 
 
@@ -59,9 +60,13 @@ def _loop_name() -> str:
 
 
 @click.command(cls=OneLineCommand)
-@click.argument("scenarios", nargs=-1, type=click.Choice(SCENARIOS))
+@click.argument("scenarios", nargs=-1, type=click.Choice(SCENARIOS), metavar="[SCENARIO]...")
 @click.option(
-    "--server", "-s", default="127.0.0.1:4730", show_default=True, help="Server HOST:PORT."
+    "--server",
+    "-s",
+    default=None,
+    show_default="127.0.0.1:4730",
+    help="Server HOST:PORT (excludes --spawn).",
 )
 @click.option("--spawn", is_flag=True, help="Start `gear serve` on a free port for the run.")
 @click.option(
@@ -155,7 +160,7 @@ def _loop_name() -> str:
     "--json", "as_json", is_flag=True, help="One JSON object per scenario instead of a table."
 )
 def bench(
-    scenarios: tuple[str, ...], server: str, spawn: bool, as_json: bool, **options: Any
+    scenarios: tuple[str, ...], server: str | None, spawn: bool, as_json: bool, **options: Any
 ) -> None:
     """Measure a Gearman server: SCENARIOS among bg, fg, echo, herd (default: all).
 
@@ -166,22 +171,18 @@ def bench(
     herd  fg with --idle more workers asleep on the function (NOOPs per job)
     """
     try:
-        host, port = parse_address(server)
+        if spawn and server is not None:
+            raise BenchConfigError("--spawn and --server exclude each other")
+        host, port = parse_address(server or f"{DEFAULT_HOST}:{DEFAULT_PORT}")
         if options["function"] is None:
             del options["function"]
         config = BenchConfig(host=host, port=port, **options)
-        if spawn and server != "127.0.0.1:4730":
-            raise BenchConfigError("--spawn and --server exclude each other")
     except BenchConfigError as exc:
-        raise click.UsageError(str(exc)) from None
-    if not as_json:
-        click.echo(
-            format_header(config, _loop_name())
-            if not spawn
-            else format_header(config, _loop_name()).replace(f"{host}:{port}", "spawned gear serve")
-        )
+        raise RunError(str(exc), EXIT_USAGE) from None
     results = _run(config, scenarios or SCENARIOS, spawn, as_json)
     if not as_json:
+        target = "spawned gear serve" if spawn else None
+        click.echo(format_header(config, _loop_name(), target))
         click.echo(format_table(results))
     bad = [r for r in results if not r.ok]
     if bad:
@@ -198,7 +199,7 @@ def _run(
     try:
         return run_benchmark(config, scenarios, spawn=spawn, on_result=emit)
     except BenchConfigError as exc:
-        raise click.UsageError(str(exc)) from None
+        raise RunError(str(exc), EXIT_USAGE) from None
     except ConnectError as exc:
         raise RunError(str(exc), EXIT_UNREACHABLE) from None
     except BenchError as exc:
