@@ -406,27 +406,16 @@ def _tsv(
     return parse
 
 
+#: one ``%XX`` escape of gear's extension fields
+_PERCENT = re.compile(rb"%([0-9A-Fa-f]{2})")
+
+
 def unescape(text: str) -> str:
     """Undo gear's escaping of extension fields: ``-`` is empty, ``%XX`` a byte."""
     if text == "-":
         return ""
-    if "%" not in text:
-        return text
-    raw = text.encode(ENCODING, ERRORS)
-    out = bytearray()
-    i = 0
-    while i < len(raw):
-        if raw[i] == 0x25 and _is_hex(raw[i + 1 : i + 3]):
-            out.append(int(raw[i + 1 : i + 3], 16))
-            i += 3
-        else:
-            out.append(raw[i])
-            i += 1
-    return bytes(out).decode(ENCODING, ERRORS)
-
-
-def _is_hex(pair: bytes) -> bool:
-    return len(pair) == 2 and all(c in b"0123456789abcdefABCDEF" for c in pair)
+    raw = _PERCENT.sub(lambda m: bytes([int(m[1], 16)]), text.encode(ENCODING, ERRORS))
+    return raw.decode(ENCODING, ERRORS)
 
 
 def parse_status(lines: Sequence[str]) -> tuple[FunctionStatus, ...]:
