@@ -10,6 +10,8 @@
     ├── ConnectError                  a server could not be reached
     ├── ServerUnavailable             no server of a list could take the request
     ├── ServerError                   the server refused a request with an ERROR packet
+    ├── AdminError                    an admin command got ``ERR CODE text``
+    │                                 (defined in gear.protocol.admin_replies)
     ├── JobTimeout                    a job did not finish within its time
     ├── JobFailed                     the worker answered WORK_FAIL
     └── JobException                  the worker answered WORK_EXCEPTION

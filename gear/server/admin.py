@@ -39,9 +39,11 @@ class ServerInfo:
 
 
 def _escape(raw: bytes) -> bytes:
-    """Percent-escape the bytes that would break a tab-separated line."""
+    """Percent-escape the bytes that would break a tab-separated line; empty is ``-``."""
     if not raw:
         return b"-"
+    if raw == b"-":
+        return b"%2D"  # a literal '-' must not read as "empty"
     out = bytearray()
     for byte in raw:
         if byte <= 32 or byte in (37, 127):
