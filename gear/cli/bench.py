@@ -24,19 +24,12 @@ from gear.bench import (
 )
 from gear.bench.config import DEFAULT_HOST, DEFAULT_PORT, parse_address
 from gear.bench.report import format_header
+from gear.cli._common import CommandError as RunError
 from gear.errors import ConnectError
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_UNREACHABLE = 3
-
-
-class RunError(click.ClickException):
-    """A one-line error with its own exit code."""
-
-    def __init__(self, message: str, exit_code: int) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
 
 
 class OneLineCommand(click.Command):
