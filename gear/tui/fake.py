@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
+from gear.tui.aggregate import C_NOTE
 from gear.tui.model import (
     ActionResult,
     FunctionOnServer,
@@ -62,7 +63,9 @@ class FakeSource:
             for j in self.snapshot.jobs
             if j.function == selected or (j.function is None and j.server in servers)
         )
-        return replace(self.snapshot, selected=selected, jobs=jobs if selected else ())
+        jobs = jobs if selected else ()
+        note = C_NOTE if any(j.function is None for j in jobs) else ""
+        return replace(self.snapshot, selected=selected, jobs=jobs, jobs_note=note)
 
     def _answer(self, server: str) -> tuple[ActionResult, ...]:
         message = "OK" if self.ok else "ERR UNKNOWN_JOB"
