@@ -39,14 +39,20 @@ def _natural(text: str) -> tuple[object, ...]:
 
 
 def order_jobs(jobs: tuple[JobView, ...], newest_first: bool) -> list[JobView]:
-    """Oldest (or newest) first by age; jobs of unknown age after, in handle order."""
-    aged = sorted((j for j in jobs if j.age is not None), key=lambda j: j.age or 0.0)
-    if not newest_first:
-        aged.reverse()
+    """Oldest (or newest) first by age; jobs of unknown age after, in handle order.
+
+    Equal ages (gear rounds them to milliseconds) fall back on handle order,
+    which is submission order on every server.
+    """
+    aged = sorted(
+        (j for j in jobs if j.age is not None),
+        key=lambda j: (-(j.age or 0.0), j.server, _natural(j.handle or "")),
+    )
     rest = sorted(
         (j for j in jobs if j.age is None), key=lambda j: (j.server, _natural(j.handle or ""))
     )
     if newest_first:
+        aged.reverse()
         rest.reverse()
     return aged + rest
 

@@ -1,0 +1,97 @@
+"""The dashboard against real servers: cancelling a job, a server going and coming back."""
+
+from __future__ import annotations
+
+from textual.message import Message
+
+from gear.protocol.constants import PacketType
+from gear.server import Server
+from gear.testing import RawConnection
+from gear.tui.app import GearDashboard
+from gear.tui.messages import ServerBack, ServerLost
+from gear.tui.model import Quality, Rates
+from gear.tui.screens.confirm import ConfirmScreen
+from gear.tui.source import AdminClientSource
+from gear.tui.widgets.jobs_table import JobsTable
+
+from ..conftest import start_gear_process
+from .conftest import refresh, settle
+
+
+async def submit_background(conn: RawConnection, function: bytes, unique: bytes) -> str:
+    await conn.send(PacketType.SUBMIT_JOB_BG, function, unique, b"payload")
+    created = await conn.expect(PacketType.JOB_CREATED)
+    return created.args[0].decode()
+
+
+async def test_cancel_modal_cancels_a_queued_job(server: Server) -> None:
+    client = await RawConnection.open(server.port)
+    first = await submit_background(client, b"reverse", b"u1")
+    second = await submit_background(client, b"reverse", b"u2")
+    app = GearDashboard(AdminClientSource([f"127.0.0.1:{server.port}"]), interval=3600)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        assert app.selected == "reverse"
+        jobs = app.main.query_one(JobsTable)
+        assert jobs.row_count == 2
+        assert jobs.selected_job is not None and jobs.selected_job.handle == first  # oldest
+        await pilot.press("c")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")
+        await settle(pilot)
+        assert any("OK" in n.message for n in app._notifications)
+        assert [j.handle for j in app.main.snapshot.jobs] == [second]  # type: ignore[union-attr]
+    queue = (await client.admin("show queue")).decode()
+    assert first not in queue and second in queue
+    await client.close()
+
+
+async def test_a_server_going_down_is_shown_and_comes_back() -> None:
+    proc = start_gear_process()
+    port = proc.port
+    messages: list[Message] = []
+    try:
+        app = GearDashboard(AdminClientSource([f"127.0.0.1:{port}"], timeout=2), interval=3600)
+        async with app.run_test(size=(80, 24), message_hook=messages.append) as pilot:
+            await settle(pilot)
+            assert app.snapshot is not None and app.snapshot.servers[0].up
+            proc.stop()
+            await refresh(pilot)
+            down = app.snapshot.servers[0]
+            assert not down.up and down.error
+            assert any(isinstance(m, ServerLost) for m in messages)
+            assert "DOWN" in str(app.main.query_one("#servers").get_row_at(0)[1])
+            proc = start_gear_process("--port", str(port))  # the same port again
+            await refresh(pilot)
+            assert app.snapshot.servers[0].up
+            assert any(isinstance(m, ServerBack) for m in messages)
+    finally:
+        proc.stop()
+
+
+async def test_source_counts_sleeping_workers_and_measures_rates(server: Server) -> None:
+    ticks = iter([100.0, 102.0])
+    source = AdminClientSource([f"127.0.0.1:{server.port}"], clock=lambda: next(ticks))
+    worker = await RawConnection.open(server.port)
+    await worker.send(PacketType.CAN_DO, b"work")
+    client = await RawConnection.open(server.port)
+    first = await source.poll("work")
+    assert first.functions[0].rates.quality is Quality.PENDING
+    for n in range(4):
+        await submit_background(client, b"work", f"job{n}".encode())
+        await worker.send(PacketType.GRAB_JOB)
+        assigned = await worker.expect(PacketType.JOB_ASSIGN)
+        await worker.send(PacketType.WORK_COMPLETE, assigned.args[0], b"")
+    await worker.send(PacketType.PRE_SLEEP)
+    await worker.admin("status")  # barrier: the server has seen every packet
+    second = await source.poll("work")
+    (work,) = second.functions
+    assert work.rates == Rates(2.0, 2.0, Quality.EXACT)  # 4 jobs in 2 s, seen or not
+    assert second.servers[0].rates == Rates(2.0, 2.0, Quality.EXACT)
+    assert (work.workers, work.sleeping) == (1, 1)
+    assert work.history == (2.0,)  # the first refresh had no rate to record
+    assert second.workers[0].state == "sleeping"
+    await source.close()
+    await worker.close()
+    await client.close()
