@@ -217,6 +217,7 @@ class PartRun:
         await self._await_phase()
         t1 = time.monotonic_ns() if name == "drain" or not tally.t_last else tally.t_last
         gen1, srv1, all1 = self_cpu(), pid_cpu(cfg.server_pid), machine_cpu()
+        tally.settle()
         if stopper is not None:
             stopper.cancel()
         tally.stop_issuing = False

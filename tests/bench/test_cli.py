@@ -112,3 +112,9 @@ def test_unreachable_server_exits_3_with_one_line() -> None:
     assert out.returncode == 3
     assert out.stdout == ""
     assert out.stderr == f"Error: cannot connect to 127.0.0.1:{port}: Connection refused\n"
+
+
+def test_the_generator_never_imports_the_server() -> None:
+    code = "import sys, gear.cli.bench; print(sorted(m for m in sys.modules if 'server' in m))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "gear.server" not in out.stdout
