@@ -20,12 +20,13 @@ from gear.tui.widgets.live_table import LiveTable, Row
 
 __all__ = ["JobsTable", "order_jobs"]
 
+#: most telling first: a narrow panel scrolls the rest
 COLUMNS = (
     ("handle", "handle"),
-    ("unique", "unique"),
-    ("priority", "prio"),
     ("state", "state"),
     ("age", "age"),
+    ("priority", "prio"),
+    ("unique", "unique"),
     ("size", "size"),
     ("clients", "wait"),
 )
@@ -69,6 +70,9 @@ class JobsTable(LiveTable):
     snapshot: reactive[Snapshot | None] = reactive(None)
     newest_first: reactive[bool] = reactive(False)
 
+    #: the function whose jobs are shown; another one starts at the top again
+    _function: str | None = None
+
     def on_mount(self) -> None:
         self.refill()
 
@@ -109,10 +113,10 @@ class JobsTable(LiveTable):
         for index, job in enumerate(jobs):
             cells = [
                 _short(job.handle),
-                _short(job.unique),
-                job.priority or NA,
                 job.state,
                 duration(job.age),
+                job.priority or NA,
+                _short(job.unique),
                 count(job.size),
                 count(job.clients),
             ]
@@ -120,6 +124,10 @@ class JobsTable(LiveTable):
                 cells.append(job.server)
             rows.append((self._key(job, index), cells))
         self.set_rows(rows)
+        selected = self.snapshot.selected if self.snapshot else None
+        if selected != self._function:
+            self._function = selected
+            self.move_cursor(row=0, animate=False)
         self._titles(len(jobs))
 
     def _titles(self, shown: int) -> None:

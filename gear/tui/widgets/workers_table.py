@@ -21,14 +21,15 @@ from gear.tui.widgets.live_table import Cell, LiveTable, Row
 
 __all__ = ["WorkersTable"]
 
+#: most telling first: a narrow panel scrolls the rest
 COLUMNS = (
     ("id", "id"),
-    ("address", "address"),
     ("state", "state"),
     ("for", "for"),
-    ("jobs", "running"),
-    ("connected", "conn"),
     ("functions", "functions"),
+    ("jobs", "running"),
+    ("address", "address"),
+    ("connected", "conn"),
 )
 SERVER = ("server", "server")
 
@@ -71,12 +72,12 @@ class WorkersTable(LiveTable):
                 style += self.get_component_rich_style("workers-table--selected", partial=True)
             texts = [
                 worker.client_id or "-",
-                worker.address,
                 worker.state or NA,
                 duration(worker.state_seconds),
-                _jobs(worker),
-                duration(worker.connected),
                 " ".join(worker.functions),
+                _jobs(worker),
+                worker.address,
+                duration(worker.connected),
             ]
             if several:
                 texts.append(worker.server)

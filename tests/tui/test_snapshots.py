@@ -1,0 +1,64 @@
+"""What the dashboard looks like (pytest-textual-snapshot), over the demo FakeSource.
+
+The demo has every kind of cell: a gear server, a C gearmand, a server that
+is down, an alert row, lower bounds and n/a.  Clocks and sparklines are
+frozen by the autouse fixtures and the fake's fixed data.  After a change
+that is meant to alter the pictures, look at the report, then run with
+``--snapshot-update``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from textual.pilot import Pilot
+
+from gear.tui.app import GearDashboard
+from gear.tui.fake import FakeSource
+
+from .conftest import settle
+
+SnapCompare = Callable[..., bool]
+
+
+def app() -> GearDashboard:
+    return GearDashboard(FakeSource(), interval=3600)
+
+
+async def select_resize_image(pilot: Pilot[Any]) -> None:
+    await settle(pilot)
+    await pilot.press("down", "down")
+    await settle(pilot)
+
+
+async def ask_to_cancel(pilot: Pilot[Any]) -> None:
+    await select_resize_image(pilot)
+    await pilot.press("c")
+    await pilot.pause()
+
+
+async def filter_and_break_down(pilot: Pilot[Any]) -> None:
+    await settle(pilot)
+    await pilot.press("slash", *"re", "enter", "b", "s")
+    await settle(pilot)
+
+
+def test_main_screen_80x24(snap_compare: SnapCompare) -> None:
+    """Every panel fits a classic 80x24 terminal."""
+    assert snap_compare(app(), terminal_size=(80, 24), run_before=select_resize_image)
+
+
+def test_main_screen_160x50(snap_compare: SnapCompare) -> None:
+    """A big terminal gets more rows and wider sparklines."""
+    assert snap_compare(app(), terminal_size=(160, 50), run_before=select_resize_image)
+
+
+def test_cancel_confirmation_modal(snap_compare: SnapCompare) -> None:
+    """Cancelling a job asks first, naming the job and its server."""
+    assert snap_compare(app(), terminal_size=(80, 24), run_before=ask_to_cancel)
+
+
+def test_filtered_breakdown_sorted_by_queued(snap_compare: SnapCompare) -> None:
+    """A kept filter, per-server rows under each function, and the sort in the title."""
+    assert snap_compare(app(), terminal_size=(120, 30), run_before=filter_and_break_down)
