@@ -29,10 +29,9 @@ from array import array
 from collections import deque
 from collections.abc import Callable
 from time import monotonic_ns
-from typing import Any
 
 from gear.protocol.constants import HEADER, HEADER_SIZE, RES, PacketType
-from gear.protocol.packets import request
+from gear.protocol.packets import request, response
 
 _unpack = HEADER.unpack_from
 _pack = HEADER.pack
@@ -58,6 +57,8 @@ _CLIENT_IGNORED = frozenset(
 _FAILED = frozenset({T_WORK_FAIL, T_WORK_EXCEPTION})
 
 GRAB = request(PacketType.GRAB_JOB)
+_NOOP = response(PacketType.NOOP)
+_NO_JOB = response(PacketType.NO_JOB)
 PRE_SLEEP = request(PacketType.PRE_SLEEP)
 
 
@@ -467,6 +468,11 @@ class Worker(_Conn):
                 self.buf = b""
                 self.tally.assigned += 1
                 return
+            if buf == _NOOP or buf == _NO_JOB:
+                # fast path of a sleeper's wake-up: one NOOP, or one NO_JOB
+                self.buf = b""
+                (self._noop if buf == _NOOP else self._no_job)(self.write)
+                return
         out: list[bytes] = []
         pos = self._walk(buf, out)
         self.buf = buf[pos:]
@@ -518,7 +524,7 @@ class Worker(_Conn):
             tally.assigned += assigned  # each also sent one GRAB_JOB: see Tally.grabs
         return pos
 
-    def _no_job(self, append: Any) -> None:
+    def _no_job(self, append: Callable[[bytes], object]) -> None:
         tally = self.tally
         self.grabs_out -= 1
         tally.no_jobs += 1
@@ -537,7 +543,7 @@ class Worker(_Conn):
         self.sleeping = True
         tally.pre_sleeps += 1
 
-    def _noop(self, append: Any) -> None:
+    def _noop(self, append: Callable[[bytes], object]) -> None:
         tally = self.tally
         tally.noops += 1
         if self.idle:
