@@ -1,0 +1,314 @@
+"""Group commit shared by the durable stores: queue, batch, write, acknowledge.
+
+Strategy: the broker's calls (``add``, ``started``, ``remove``) only append
+an operation to a list in memory and set an event; they never wait.  One
+commit task per store takes the whole list, hands it to the back-end's
+``_write`` (one transaction) and, once that returned, calls every ``done``
+of the batch with None, then the server's ``flush`` so the JOB_CREATED
+replies go out.  Everything that arrives while a batch is being written
+goes into the next one: the batch size grows with the load, one commit (one
+fsync) per batch.
+
+``compact`` turns a batch's operations into the rows to insert, the attempt
+counts to update and the handles to delete, keeping the last word per job
+handle (a job started and removed in one batch is only deleted), so a
+back-end writes each table row at most once per transaction.
+
+Failure: when ``_write`` raises, the batch's adds are answered with the
+reason (the broker sends ERROR QUEUE_ERROR; nothing was acknowledged), its
+``started``/``remove`` operations are kept in front of the next batch, and
+the commit task waits a growing pause (up to a second) before it tries
+again; the log says when the store fails and when it recovered.  ``close``
+writes what is pending, trying once more if the store is down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from gear.server.state import Job
+from gear.server.store import StoredJob
+
+log = logging.getLogger("gear.server.store")
+
+#: operation kinds, the first item of each queued operation
+ADD = 0
+STARTED = 1
+REMOVE = 2
+
+#: a stored row: handle, function, unique, priority, data, when, attempts, reducer, created
+Row = tuple[bytes, bytes, bytes, int, bytes, float, int, bytes, float]
+#: (kind, handle, the row for ADD / the attempt count for STARTED / None for REMOVE)
+Op = tuple[int, bytes, Row | int | None]
+Done = Callable[[str | None], None]
+
+#: first pause after a failed batch, and the longest, in seconds
+RETRY_FIRST = 0.05
+RETRY_MAX = 1.0
+#: how often a store that stays down is logged again, in seconds
+LOG_EVERY = 30.0
+
+
+class StoreError(OSError):
+    """A store that cannot be opened or read (the server cannot start with it)."""
+
+
+def row_of(job: Job) -> Row:
+    """The row that keeps ``job``."""
+    return (
+        job.handle,
+        job.function.name,
+        job.unique,
+        job.priority,
+        job.data,
+        job.when,
+        job.attempts,
+        job.reducer,
+        job.created,
+    )
+
+
+def stored_job(row: tuple[bytes, bytes, bytes, int, bytes, float, int, bytes, float]) -> StoredJob:
+    """A row read back, as the broker's ``restore`` takes it."""
+    handle, function, unique, priority, data, when, attempts, reducer, created = row
+    return StoredJob(
+        handle=bytes(handle),
+        function=bytes(function),
+        unique=bytes(unique),
+        data=bytes(data),
+        priority=int(priority),
+        when=float(when),
+        attempts=int(attempts),
+        reducer=bytes(reducer),
+        created=float(created),
+    )
+
+
+@dataclass(slots=True)
+class Changes:
+    """What one transaction writes: the net effect of a batch per job handle."""
+
+    #: new rows (replacing any row with the same handle), in submission order
+    inserts: list[Row] = field(default_factory=list)
+    #: (attempts, handle) of rows already stored
+    updates: list[tuple[int, bytes]] = field(default_factory=list)
+    #: handles whose rows go
+    deletes: list[bytes] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.inserts or self.updates or self.deletes)
+
+
+def compact(ops: list[Op]) -> Changes:
+    """The net changes of ``ops``, applied in order, at most one per handle."""
+    inserts: dict[bytes, Row] = {}
+    updates: dict[bytes, int] = {}
+    deletes: dict[bytes, None] = {}
+    for kind, handle, arg in ops:
+        if kind == ADD:
+            assert isinstance(arg, tuple)
+            inserts[handle] = arg
+            updates.pop(handle, None)
+            deletes.pop(handle, None)
+        elif kind == STARTED:
+            assert isinstance(arg, int)
+            row = inserts.get(handle)
+            if row is not None:
+                inserts[handle] = (*row[:6], arg, *row[7:])
+            elif handle not in deletes:
+                updates[handle] = arg
+        else:
+            inserts.pop(handle, None)
+            updates.pop(handle, None)
+            deletes[handle] = None
+    return Changes(
+        list(inserts.values()),
+        [(attempts, handle) for handle, attempts in updates.items()],
+        list(deletes),
+    )
+
+
+def describe(exc: BaseException) -> str:
+    """A one-line reason for a client or the log."""
+    text = " ".join(str(exc).split()) or exc.__class__.__name__
+    return text[:200]
+
+
+def _no_flush() -> None:
+    return None
+
+
+class BatchingStore:
+    """A durable ``Store`` that writes in batches; back-ends add the I/O.
+
+    A back-end implements ``_connect`` (open, create the table), ``_read``
+    (every row, oldest first), ``_write(ops)`` (one transaction; raise on
+    failure) and ``_disconnect``.
+    """
+
+    durable = True
+
+    def __init__(self) -> None:
+        #: operations waiting for the next batch
+        self._ops: list[Op] = []
+        #: the ``done`` callbacks of the adds in ``_ops``, in order
+        self._dones: list[Done] = []
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._flush: Callable[[], None] = _no_flush
+        self._closing = False
+        #: batches written, and batches that failed (read by tests and logs)
+        self.batches = 0
+        self.failed_batches = 0
+        #: adds refused because the store failed
+        self.refused = 0
+        self._down_since: float | None = None
+        self._logged_at = 0.0
+
+    # ------------------------------------------------------ Store protocol --
+    async def open(self, flush: Callable[[], None]) -> None:
+        """Open the back-end and start the commit task."""
+        self._flush = flush
+        await self._connect()
+        self._task = asyncio.create_task(self._commit_loop(), name=f"{self!r} commits")
+
+    async def load(self) -> list[StoredJob]:
+        """Every stored job, oldest first."""
+        return await self._read()
+
+    def add(self, job: Job, done: Done) -> None:
+        """Queue ``job`` for the next batch; ``done`` is called after its commit."""
+        if self._closing:
+            done("the server is shutting down")
+            return
+        self._ops.append((ADD, job.handle, row_of(job)))
+        self._dones.append(done)
+        self._wakeup.set()
+
+    def started(self, job: Job) -> None:
+        """Queue the job's new attempt count."""
+        self._ops.append((STARTED, job.handle, job.attempts))
+        self._wakeup.set()
+
+    def remove(self, job: Job) -> None:
+        """Queue the removal of the job's row."""
+        self._ops.append((REMOVE, job.handle, None))
+        self._wakeup.set()
+
+    async def close(self) -> None:
+        """Write what is pending (one last try if the store is down), then disconnect."""
+        self._closing = True
+        self._wakeup.set()
+        try:
+            if self._task is not None:
+                await self._task
+        finally:
+            self._task = None
+            await self._disconnect()
+
+    # ---------------------------------------------------------- back-end --
+    async def _connect(self) -> None:
+        raise NotImplementedError
+
+    async def _read(self) -> list[StoredJob]:
+        raise NotImplementedError
+
+    async def _write(self, ops: list[Op]) -> None:
+        raise NotImplementedError
+
+    async def _disconnect(self) -> None:
+        raise NotImplementedError
+
+    # ------------------------------------------------------- commit loop --
+    async def _commit_loop(self) -> None:
+        pause = RETRY_FIRST
+        while True:
+            if not self._ops:
+                if self._closing:
+                    return
+                await self._wakeup.wait()
+                self._wakeup.clear()
+                continue
+            ops, dones = self._ops, self._dones
+            self._ops, self._dones = [], []
+            try:
+                await self._write(ops)
+            except Exception as exc:  # any back-end failure: refuse, keep the rest, retry
+                self._failed(ops, dones, exc)
+                if self._closing:
+                    self._give_up()
+                    return
+                with contextlib.suppress(asyncio.TimeoutError):
+                    # a pause before the next try; close() cuts it short
+                    await asyncio.wait_for(self._closing_soon(), pause)
+                pause = min(pause * 2, RETRY_MAX)
+                continue
+            pause = RETRY_FIRST
+            self.batches += 1
+            if self._down_since is not None:
+                self._recovered()
+            self._answer(dones, None)
+
+    async def _closing_soon(self) -> None:
+        while not self._closing:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+        self._wakeup.set()
+
+    def _answer(self, dones: list[Done], reason: str | None) -> None:
+        for done in dones:
+            try:
+                done(reason)
+            except Exception:  # a broker bug must not stop the commits
+                log.exception("store acknowledgement failed")
+        self._flush()
+
+    def _failed(self, ops: list[Op], dones: list[Done], exc: Exception) -> None:
+        reason = describe(exc)
+        self.failed_batches += 1
+        self.refused += len(dones)
+        kept = [op for op in ops if op[0] != ADD]
+        self._ops[:0] = kept
+        now = time.monotonic()
+        if self._down_since is None or now - self._logged_at >= LOG_EVERY:
+            log.error(
+                "%s failed (%s): %d submits refused with QUEUE_ERROR so far, "
+                "%d updates kept for retry; retrying",
+                self,
+                reason,
+                self.refused,
+                len(self._ops),
+            )
+            self._logged_at = now
+        if self._down_since is None:
+            self._down_since = now
+        self._answer(dones, reason)
+
+    def _recovered(self) -> None:
+        assert self._down_since is not None
+        log.warning(
+            "%s works again after %.1f s (%d submits were refused)",
+            self,
+            time.monotonic() - self._down_since,
+            self.refused,
+        )
+        self._down_since = None
+
+    def _give_up(self) -> None:
+        """Shutting down with the store failing: refuse what is left, drop the rest."""
+        ops, dones = self._ops, self._dones
+        self._ops, self._dones = [], []
+        updates = sum(1 for op in ops if op[0] != ADD)
+        if updates:
+            log.error(
+                "%s: %d job updates could not be written before shutdown; "
+                "those jobs may run again after a restart",
+                self,
+                updates,
+            )
+        self._answer(dones, "the server is shutting down and its store is failing")
