@@ -20,8 +20,9 @@ from gear.server.state import Function, Job
 from gear.server.store import Store, StoredJob
 from gear.server.stores import create_store
 from gear.server.stores.batching import BatchingStore
+from gear.server.stores.postgres import PostgresStore
 from gear.testing import RawConnection, running_server
-from tests.store.conftest import Backend
+from tests.store.conftest import Backend, Postgres
 
 FN = b"store-fn"
 
@@ -357,3 +358,18 @@ async def test_store_outage_refuses_submits_and_the_server_recovers(backend: Bac
         await backend.repair(store)
         kept = await submit(c, P.SUBMIT_JOB_BG, FN, b"", b"after")
     assert [r.handle for r in await reload(backend.url)] == [kept]
+
+
+async def test_postgres_reconnects_when_its_connection_is_cut(pg_cluster: Postgres) -> None:
+    url = pg_cluster.new_schema()
+    store = await opened(url)
+    assert isinstance(store, PostgresStore)
+    assert await add(store, make_job(1)) is None
+    before = store._conn
+    pg_cluster.sql(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'gear'"
+    )
+    assert await add(store, make_job(2)) is None  # written again on a new connection
+    assert store.failed_batches == 0 and store._conn is not before
+    await store.close()
+    assert [r.handle for r in await reload(url)] == [b"H:t:1", b"H:t:2"]

@@ -17,7 +17,7 @@ is ``gear_jobs``: give each server its own database (or schema, with
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from gear.server.store import StoredJob
 from gear.server.stores.batching import BatchingStore, Changes, Op, StoreError, compact, stored_job
@@ -91,7 +91,7 @@ class PostgresStore(BatchingStore):
 
     async def _connection(self) -> AsyncConnection[Any]:
         conn = self._conn
-        if conn is not None and not conn.closed and not conn.broken:
+        if self._usable(conn):
             return conn
         await self._drop()
         import psycopg
@@ -132,16 +132,33 @@ class PostgresStore(BatchingStore):
         changes = compact(ops)
         if not changes:
             return
+        reused = self._usable(self._conn)
+        try:
+            await self._transaction(changes)
+        except Exception as exc:
+            import psycopg
+
+            if not (reused and self._conn is None and isinstance(exc, psycopg.OperationalError)):
+                raise
+            # the connection we had was cut (a database restart, an idle
+            # timeout): a batch is idempotent (upserts, updates, deletes by
+            # handle), so write it again, once, on a new connection
+            await self._transaction(changes)
+
+    async def _transaction(self, changes: Changes) -> None:
         try:
             async with asyncio.timeout(WRITE_TIMEOUT):
                 conn = await self._connection()
                 async with conn.transaction():
                     await self._apply(conn, changes)
         except BaseException:
-            current = self._conn
-            if current is None or current.broken or current.closed or not _idle(current):
+            if not self._usable(self._conn) or not _idle(self._conn):
                 await self._drop()
             raise
+
+    @staticmethod
+    def _usable(conn: AsyncConnection[Any] | None) -> TypeGuard[AsyncConnection[Any]]:
+        return conn is not None and not conn.closed and not conn.broken
 
     @staticmethod
     async def _apply(conn: AsyncConnection[Any], changes: Changes) -> None:
