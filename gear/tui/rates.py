@@ -8,12 +8,13 @@ function, so per-function rates are worked out, never guessed:
    refreshes, a handle that appeared is a job in, one that vanished a job out.
 2. *Unseen* jobs came and went between the two refreshes: the counters'
    totals minus the seen ones.  They were run by some worker, so they belong
-   to a function one of whose workers was not idle for the whole interval
-   (``show workers``: busy, or in its state for less than the interval, or
-   gone).  If that is exactly one function, it gets them and every rate is
-   exact.
-3. Otherwise the seen counts are lower bounds (``Quality.AT_LEAST``), shown
-   as "≥"; without a full queue listing the per-function rates are
+   to an *active* function, one of whose workers was not idle for the whole
+   interval (``show workers``: busy, or in its state for less than the
+   interval, or gone).  If exactly one function was active, it gets them
+   and every rate is exact.
+3. Otherwise the seen counts of the active functions are lower bounds
+   (``Quality.AT_LEAST``, shown as "≥"), and those of idle functions stay
+   exact.  Without a full queue listing the per-function rates are
    unavailable.
 
 A counter that went backwards (the server restarted) makes the interval
@@ -96,23 +97,33 @@ def estimate(prev: RateInput | None, cur: RateInput) -> ServerRates:
         return ServerRates(total, default=Rates(quality=Quality.UNAVAILABLE))
     seen_in = Counter(f for h, f in cur.handles.items() if h not in prev.handles)
     seen_out = Counter(f for h, f in prev.handles.items() if h not in cur.handles)
-    unseen_in = d_in - sum(seen_in.values())
-    unseen_out = d_out - sum(seen_out.values())
-    quality = Quality.EXACT
-    if unseen_in > 0 or unseen_out > 0:
-        only = _sole_active_function(prev, cur, dt)
-        if only is None:
-            quality = Quality.AT_LEAST
-        else:
-            seen_in[only] += max(unseen_in, 0)
-            seen_out[only] += max(unseen_out, 0)
-    names = set(seen_in) | set(seen_out)
-    functions = {n: Rates(seen_in[n] / dt, seen_out[n] / dt, quality) for n in names}
-    return ServerRates(total, functions, Rates(0.0, 0.0, quality))
+    unseen_in = max(d_in - sum(seen_in.values()), 0)
+    unseen_out = max(d_out - sum(seen_out.values()), 0)
+    bounded: set[str] = set()  # functions whose counts may miss unseen jobs
+    default = Quality.EXACT
+    if unseen_in or unseen_out:
+        active = _active_functions(prev, cur, dt)
+        if active is not None and len(active) == 1:
+            (only,) = active
+            seen_in[only] += unseen_in
+            seen_out[only] += unseen_out
+        elif active:
+            bounded = active
+        else:  # workers unknown, or jobs left without any worker (abandoned)
+            default = Quality.AT_LEAST
+    functions = {
+        n: Rates(
+            seen_in[n] / dt,
+            seen_out[n] / dt,
+            Quality.AT_LEAST if n in bounded else default,
+        )
+        for n in set(seen_in) | set(seen_out) | bounded
+    }
+    return ServerRates(total, functions, Rates(0.0, 0.0, default))
 
 
-def _sole_active_function(prev: RateInput, cur: RateInput, dt: float) -> str | None:
-    """The one function whose workers were not all idle over ``dt``, if exactly one."""
+def _active_functions(prev: RateInput, cur: RateInput, dt: float) -> set[str] | None:
+    """Functions one of whose workers was not idle for the whole ``dt``; None if unknown."""
     if prev.workers is None or cur.workers is None:
         return None
     active: set[str] = set()
@@ -123,7 +134,7 @@ def _sole_active_function(prev: RateInput, cur: RateInput, dt: float) -> str | N
     for worker in prev.workers:  # a worker that left may have run jobs first
         if (worker.fd, worker.address, worker.client_id) not in now:
             active.update(worker.functions)
-    return next(iter(active)) if len(active) == 1 else None
+    return active
 
 
 class History:

@@ -1,6 +1,8 @@
-"""The dashboard against real servers: cancelling a job, a server going and coming back."""
+"""The dashboard against real servers (and a Perl-like one): cancel, down and back, rates."""
 
 from __future__ import annotations
+
+import asyncio
 
 from textual.message import Message
 
@@ -95,3 +97,49 @@ async def test_source_counts_sleeping_workers_and_measures_rates(server: Server)
     await source.close()
     await worker.close()
     await client.close()
+
+
+PERL_REPLIES = {
+    "version": "v1.130.1\n",
+    "status": "reverse\t2\t1\t1\nidle\t0\t0\t0\n.\n",
+    "workers": "7 127.0.0.1 worker1 : reverse\n8 127.0.0.1 - : \n.\n",
+    "jobs": "reverse\tu1\t-\t0\nreverse\tu2\t127.0.0.1:5555\t1\n.\n",
+}
+
+
+async def test_a_perl_server_fills_what_it_can_and_nothing_more() -> None:
+    asked: list[str] = []
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while line := (await reader.readline()).decode().strip():
+            asked.append(line)
+            writer.write(PERL_REPLIES.get(line, "ERR unknown_command \r\n").encode())
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    source = AdminClientSource([f"127.0.0.1:{port}"])
+    snap = await source.poll("reverse")
+    (view,) = snap.servers
+    assert (view.kind.value, view.version, view.uptime, view.connections) == (
+        "perl",
+        "1.130.1",
+        None,
+        2,
+    )
+    reverse = snap.function("reverse")
+    assert reverse is not None
+    assert (reverse.queued, reverse.running, reverse.workers) == (1, 1, 1)
+    assert reverse.high is None and reverse.sleeping is None
+    assert reverse.rates.quality is Quality.UNAVAILABLE
+    assert [(j.unique, j.state, j.handle) for j in snap.jobs] == [
+        ("u1", "queued", None),
+        ("u2", "running", None),
+    ]
+    assert [(w.client_id, w.state) for w in snap.workers] == [("worker1", None)]
+    (refused,) = await source.cancel_job(view.address, "H:1")
+    assert not refused.ok and "not supported" in refused.message
+    assert set(asked) == {"version", "status", "workers", "jobs"}  # no gear extension sent
+    await source.close()
+    server.close()
+    await server.wait_closed()

@@ -66,13 +66,26 @@ def test_unseen_jobs_go_to_the_only_function_whose_workers_were_active() -> None
     assert found.of("idle") == Rates(0.0, 0.0, Quality.EXACT)
 
 
-def test_unseen_jobs_with_several_active_functions_make_lower_bounds() -> None:
-    workers = (worker("busy", 0.1, "a"), worker("awake", 0.5, "b", fd=8))
+def test_unseen_jobs_with_several_active_functions_make_their_lower_bounds() -> None:
+    workers = (
+        worker("busy", 0.1, "a"),
+        worker("awake", 0.5, "b", fd=8),
+        worker("sleeping", 60, "c", fd=9),
+    )
     prev = RateInput(taken=0, counters=(0, 0), handles={}, workers=workers)
-    cur = RateInput(taken=1, counters=(3, 3), handles={"H:9": "a"}, workers=workers)
+    cur = RateInput(taken=1, counters=(3, 3), handles={"H:9": "a", "H:8": "c"}, workers=workers)
     found = estimate(prev, cur)
     assert found.of("a") == Rates(1.0, 0.0, Quality.AT_LEAST)
-    assert found.of("b").quality is Quality.AT_LEAST
+    assert found.of("b") == Rates(0.0, 0.0, Quality.AT_LEAST)
+    assert found.of("c") == Rates(1.0, 0.0, Quality.EXACT)  # idle: nothing unseen is its
+    assert found.of("d") == Rates(0.0, 0.0, Quality.EXACT)
+
+
+def test_jobs_gone_without_any_active_worker_make_every_rate_a_lower_bound() -> None:
+    workers = (worker("sleeping", 60, "a"),)
+    prev = RateInput(taken=0, counters=(0, 0), handles={}, workers=workers)
+    cur = RateInput(taken=1, counters=(2, 2), handles={}, workers=workers)
+    assert estimate(prev, cur).of("a").quality is Quality.AT_LEAST
 
 
 def test_a_restarted_server_makes_the_interval_pending() -> None:
