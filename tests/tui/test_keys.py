@@ -9,11 +9,14 @@ from gear.tui.fake import GEAR, FakeSource
 from gear.tui.messages import ActionDone, StatsUpdated
 from gear.tui.screens.confirm import ConfirmScreen
 from gear.tui.screens.help import HelpScreen
+from gear.tui.screens.main import MainScreen
 from gear.tui.screens.maxqueue import MaxQueueScreen
 from gear.tui.widgets.filter_bar import FilterBar
 from gear.tui.widgets.functions_table import FunctionsTable
 from gear.tui.widgets.jobs_table import JobsTable
+from gear.tui.widgets.servers_panel import ServersPanel
 from gear.tui.widgets.status_bar import StatusBar
+from gear.tui.widgets.workers_table import WorkersTable
 
 from .conftest import refresh, settle
 
@@ -35,8 +38,8 @@ async def test_first_refresh_fills_every_panel() -> None:
         await settle(pilot)
         assert any(isinstance(m, StatsUpdated) for m in messages)
         assert names(app)[0] == "index_document"
-        assert app.main.query_one("#servers").row_count == 3
-        assert app.main.query_one("#workers").row_count == 8
+        assert app.main.query_one("#servers", ServersPanel).row_count == 3
+        assert app.main.query_one("#workers", WorkersTable).row_count == 8
         assert ("poll", None) in source.calls
         assert ("poll", "index_document") in source.calls  # selecting fetched its jobs
 
@@ -135,7 +138,7 @@ async def test_help_opens_and_closes() -> None:
         assert any("Cancel" in line for line in app.screen.keys)
         await pilot.press("escape")
         await pilot.pause()
-        assert app.screen is app.main
+        assert isinstance(app.screen, MainScreen)
 
 
 async def test_q_quits_and_closes_the_source() -> None:
@@ -210,7 +213,7 @@ async def test_drop_and_maxqueue_go_through_their_modals() -> None:
         assert ("set_maxqueue", "index_document", (1, 2, 3)) in source.calls
         await pilot.press("m", "escape")
         await pilot.pause()
-        assert app.screen is app.main
+        assert isinstance(app.screen, MainScreen)
 
 
 async def test_failed_action_is_reported() -> None:

@@ -15,6 +15,7 @@ from gear.tui.model import Quality, Rates
 from gear.tui.screens.confirm import ConfirmScreen
 from gear.tui.source import AdminClientSource
 from gear.tui.widgets.jobs_table import JobsTable
+from gear.tui.widgets.servers_panel import ServersPanel
 
 from ..conftest import start_gear_process
 from .conftest import refresh, settle
@@ -63,7 +64,7 @@ async def test_a_server_going_down_is_shown_and_comes_back() -> None:
             down = app.snapshot.servers[0]
             assert not down.up and down.error
             assert any(isinstance(m, ServerLost) for m in messages)
-            assert "DOWN" in str(app.main.query_one("#servers").get_row_at(0)[1])
+            assert "DOWN" in str(app.main.query_one(ServersPanel).get_row_at(0)[1])
             proc = start_gear_process("--port", str(port))  # the same port again
             await refresh(pilot)
             assert app.snapshot.servers[0].up
