@@ -131,36 +131,38 @@ class AdminClientSource:
     async def cancel_job(self, server: str, handle: str) -> tuple[ActionResult, ...]:
         """``cancel job HANDLE`` on ``server``."""
         pollers = [p for p in self.pollers if p.address == server]
-        return await self._each(pollers, lambda c: c.cancel, lambda p: p.client.cancel_job(handle))
+        return await self._each(pollers, lambda c: c.cancel, lambda a: a.cancel_job(handle))
 
     async def drop_function(self, function: str) -> tuple[ActionResult, ...]:
         """``drop function`` on the servers that listed ``function``."""
         pollers = [p for p in self.pollers if function in self._functions.get(p.address, ())]
-        return await self._each(
-            pollers, lambda c: c.drop, lambda p: p.client.drop_function(function)
-        )
+        return await self._each(pollers, lambda c: c.drop, lambda a: a.drop_function(function))
 
     async def set_maxqueue(self, function: str, sizes: tuple[int, ...]) -> tuple[ActionResult, ...]:
         """``maxqueue`` on every server that is up and has the command."""
         pollers = [p for p in self.pollers if p.kind is not None]
         return await self._each(
-            pollers, lambda c: c.maxqueue, lambda p: p.client.maxqueue(function, *sizes)
+            pollers, lambda c: c.maxqueue, lambda a: a.maxqueue(function, *sizes)
         )
 
     async def _each(
         self,
         pollers: Sequence[ServerPoller],
         allowed: Callable[[Capabilities], bool],
-        call: Callable[[ServerPoller], Awaitable[object]],
+        call: Callable[[AsyncAdminClient], Awaitable[object]],
     ) -> tuple[ActionResult, ...]:
+        # each action gets a connection of its own: a refresh cancelled by the
+        # user closes the poll connection, and must not take an action with it
         results = []
         for poller in pollers:
             if not allowed(poller.capabilities):
                 kind = poller.kind.value if poller.kind else "this server"
                 results.append(ActionResult(poller.address, False, f"not supported by {kind}"))
                 continue
+            polled = poller.client
             try:
-                await call(poller)
+                async with AsyncAdminClient(polled.host, polled.port, timeout=polled.timeout) as a:
+                    await call(a)
             except GearError as exc:
                 results.append(ActionResult(poller.address, False, str(exc)))
             else:

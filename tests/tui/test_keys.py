@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from textual.message import Message
 
 from gear.tui.app import GearDashboard
 from gear.tui.fake import GEAR, FakeSource
 from gear.tui.messages import ActionDone, StatsUpdated
+from gear.tui.model import Snapshot
 from gear.tui.screens.confirm import ConfirmScreen
 from gear.tui.screens.help import HelpScreen
 from gear.tui.screens.main import MainScreen
@@ -243,3 +246,31 @@ async def test_cancel_without_a_job_warns_and_o_flips_the_order() -> None:
         keys = [key.value for key in app.main.query_one(JobsTable).rows]
         assert keys[0] == "10.0.0.5:4730\tH:web1-4f2a:1000"  # the newest
         assert keys[-1] == "10.0.0.6:4730\tH:web2:17"  # C gearmand: no age, handle order
+
+
+class CountingSource(FakeSource):
+    """A FakeSource that says when it has been polled ``target`` times."""
+
+    def __init__(self, target: int) -> None:
+        super().__init__()
+        self.target = target
+        self.reached = asyncio.Event()
+
+    async def poll(self, selected: str | None) -> Snapshot:
+        snapshot = await super().poll(selected)
+        if sum(1 for call in self.calls if call[0] == "poll") >= self.target:
+            self.reached.set()
+        return snapshot
+
+
+async def test_the_timer_refreshes_and_pause_stops_it() -> None:
+    source = CountingSource(target=5)
+    app = GearDashboard(source, interval=0.02)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await asyncio.wait_for(source.reached.wait(), 10)
+        await pilot.press("p")
+        await settle(pilot)
+        polls = len(source.calls)
+        for _ in range(5):  # several timer periods pass while paused
+            await pilot.pause(0.02)
+        assert len(source.calls) == polls
