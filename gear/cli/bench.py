@@ -8,6 +8,7 @@ be reached or the spawned one did not start.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -57,9 +58,9 @@ def _loop_name() -> str:
 @click.option(
     "--server",
     "-s",
+    metavar="HOST:PORT",
     default=None,
-    show_default="127.0.0.1:4730",
-    help="Server HOST:PORT (excludes --spawn).",
+    help="Server to load [default: 127.0.0.1:4730]; excludes --spawn.",
 )
 @click.option("--spawn", is_flag=True, help="Start `gear serve` on a free port for the run.")
 @click.option(
@@ -123,7 +124,7 @@ def _loop_name() -> str:
     type=click.IntRange(0),
     default=64,
     show_default=True,
-    help="Job data / echo payload bytes (>= 16 carries the send time, for latency).",
+    help="Job data / echo payload bytes (fg and herd need >= 16 for latency).",
 )
 @click.option(
     "--idle",
@@ -172,31 +173,41 @@ def bench(
         config = BenchConfig(host=host, port=port, **options)
     except BenchConfigError as exc:
         raise RunError(str(exc), EXIT_USAGE) from None
-    results = _run(config, scenarios or SCENARIOS, spawn, as_json)
-    if not as_json:
+    results: list[ScenarioResult] = []
+
+    def emit(result: ScenarioResult) -> None:
+        results.append(result)
+        if as_json:
+            click.echo(json.dumps(to_json(result)))
+
+    error = _run(config, scenarios or SCENARIOS, spawn, emit)
+    if results and not as_json:
         target = "spawned gear serve" if spawn else None
         click.echo(format_header(config, _loop_name(), target))
         click.echo(format_table(results))
+    if error is not None:
+        raise error
     bad = [r for r in results if not r.ok]
     if bad:
         raise RunError(f"{bad[0].config.scenario}: {_problem(bad[0])}", EXIT_FAILED)
 
 
 def _run(
-    config: BenchConfig, scenarios: tuple[str, ...], spawn: bool, as_json: bool
-) -> list[ScenarioResult]:
-    def emit(result: ScenarioResult) -> None:
-        if as_json:
-            click.echo(json.dumps(to_json(result)))
-
+    config: BenchConfig,
+    scenarios: tuple[str, ...],
+    spawn: bool,
+    emit: Callable[[ScenarioResult], None],
+) -> RunError | None:
+    """Run the benchmark; the error to exit with once what ran is shown."""
     try:
-        return run_benchmark(config, scenarios, spawn=spawn, on_result=emit)
+        run_benchmark(config, scenarios, spawn=spawn, on_result=emit)
     except BenchConfigError as exc:
         raise RunError(str(exc), EXIT_USAGE) from None
     except ConnectError as exc:
-        raise RunError(str(exc), EXIT_UNREACHABLE) from None
+        return RunError(str(exc), EXIT_UNREACHABLE)
     except BenchError as exc:
-        raise RunError(str(exc), EXIT_UNREACHABLE if spawn else EXIT_FAILED) from None
+        return RunError(str(exc), EXIT_FAILED)
+    return None
 
 
 def _problem(result: ScenarioResult) -> str:

@@ -92,3 +92,24 @@ async def test_unreachable_server_raises_connect_error() -> None:
         port = sock.getsockname()[1]
     with pytest.raises(ConnectError, match=r"cannot connect to 127\.0\.0\.1"):
         await run_part(BenchConfig(port=port, scenario="echo"))
+
+
+async def test_server_that_hangs_up_fails_the_run() -> None:
+    handlers: list[asyncio.Task[None]] = []
+
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(1)
+        writer.close()
+        await writer.wait_closed()
+
+    def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        handlers.append(asyncio.ensure_future(hang_up(reader, writer)))
+
+    rude = await asyncio.start_server(accept, "127.0.0.1", 0)
+    async with rude:
+        port = rude.sockets[0].getsockname()[1]
+        cfg = BenchConfig(port=port, scenario="echo", count=10, timeout=5)
+        r = merge_parts(cfg, [await run_part(cfg)])
+        await asyncio.gather(*handlers)
+    assert r.failure.startswith("server closed the connection") and not r.ok
+    assert not r.timed_out
