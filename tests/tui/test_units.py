@@ -281,3 +281,14 @@ def test_jobs_order() -> None:
     assert oldest[-1].handle == "H:web2:18"  # unknown ages last, in handle order
     newest = order_jobs(jobs, newest_first=True)
     assert newest[0].age == 4.0
+
+
+def test_the_plain_snapshot_path_loads_no_textual() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, gear.cli.top, gear.tui.fake; print(any(m == 'textual' for m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"  # `gear top --once` starts no terminal UI
