@@ -4,7 +4,7 @@ Strategy: the library takes a ``BenchConfig`` and returns
 ``ScenarioResult`` values; the CLI only maps flags onto the config and prints
 ``report.format_table`` or ``report.to_json``.  Modules, from the wire up:
 
-- ``wire``: hand-rolled ``asyncio.Protocol`` clients and workers (the hot path);
+- ``wire``, ``bulk``: hand-rolled ``asyncio.Protocol`` clients and workers (the hot path);
 - ``engine``: one process's connections and the phases of a scenario;
 - ``runner``: one process or several (``--processes``), ``--spawn``, merging;
 - ``stats``, ``results``: phases, percentiles, CPU time, merged results;

@@ -27,10 +27,11 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
+from gear.bench.bulk import BulkClient
 from gear.bench.config import BenchConfig
 from gear.bench.results import COUNTERS, PartResult
 from gear.bench.stats import Phase, machine_cpu, pid_cpu, self_cpu
-from gear.bench.wire import BulkClient, Client, Tally, Worker
+from gear.bench.wire import Client, Tally, Worker
 from gear.errors import ConnectError
 from gear.protocol.constants import PacketType
 

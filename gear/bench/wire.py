@@ -4,17 +4,22 @@ Strategy: the generator must cost far less than the server it measures, so
 these classes do not go through ``gear.protocol.Decoder`` (which builds a
 ``Packet`` per packet and splits every body): each ``data_received`` walks
 the buffer with ``HEADER.unpack_from``, touches only the bytes a role needs
-(JOB_ASSIGN's handle and data, WORK_COMPLETE's send stamp) and answers with
-ONE ``transport.write`` of everything the batch produced.  Requests are
-pipelined: a client keeps ``window`` requests in flight and refills them in
-one write per received batch; a worker sends its WORK_COMPLETE and next
-GRAB_JOB together.  Workers sleep the protocol's way (NO_JOB → PRE_SLEEP,
-NOOP → GRAB_JOB), as ``gearbench`` does.
+and answers with ONE ``transport.write`` of everything the batch produced.
+Requests are pipelined: a client keeps ``window`` requests in flight and
+refills them in one write per received batch (unique ids are fixed-width, so
+a whole batch of submits is one %-format of one pattern); a worker sends its
+WORK_COMPLETE and next GRAB_JOB together.  Workers sleep the protocol's way
+(NO_JOB → PRE_SLEEP, NOOP → GRAB_JOB), as ``gearbench`` does.  The commonest
+reads (one JOB_ASSIGN, one NOOP, one NO_JOB) take a fast path; clients whose
+answers are all alike (bg submits, echoes) are in ``bulk``.
 
-Latency: the send time (``time.monotonic_ns``, one reading per write, since
-the whole batch leaves in that write) travels as 16 hex digits at the start
-of the job data and comes back in WORK_COMPLETE / ECHO_RES; the receive time
-is read once per ``data_received``.  Payloads under 16 bytes carry no stamp.
+Latency (fg, herd): the send time (``time.monotonic_ns``, one reading per
+write, since the whole batch leaves in that write) travels as 16 hex digits
+at the start of the job data and comes back in WORK_COMPLETE; the receive
+time is read once per ``data_received``.  The walk only slices the stamp
+out (the data is ours, so it sits ``size`` bytes before the packet's end);
+``Tally.settle`` parses the stamps in bulk after the phase.  Payloads under
+16 bytes carry no stamp.
 
 Counters live on one shared ``Tally`` per process; a protocol adds to local
 variables while it walks a batch and to the tally once at the end.  The tally
@@ -26,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import socket
 from array import array
-from collections import deque
 from collections.abc import Callable
 from time import monotonic_ns
 
@@ -343,82 +347,6 @@ class Client(_Conn):
         if ptype not in _CLIENT_IGNORED:
             tally.unexpected += 1
         return 0
-
-
-def complete_end(buf: bytes) -> int:
-    """Where the complete packets at the start of ``buf`` end.
-
-    Finds the last packet header by its magic (``\\0RES`` cannot occur in
-    the bodies a ``BulkClient`` gets: handles and our echoed letters have no
-    NUL) and checks whether its body is all there.
-    """
-    last = buf.rfind(RES)
-    if last < 0 or len(buf) - last < HEADER_SIZE:
-        return max(last, 0)
-    end = last + HEADER_SIZE + _unpack(buf, last)[2]
-    return end if end <= len(buf) else last
-
-
-class BulkClient(Client):
-    """A client whose answers are all of one type, in order (bg submits, echoes).
-
-    Strategy: nothing is done per packet.  ``bytes.count`` of the answer's
-    8-byte header prefix counts a whole batch at C speed; when the batch
-    holds anything else (an ERROR, say) the general ``Client`` walk takes
-    over for that batch.  Answers come back in the order of the requests, so
-    latency is kept per write: a FIFO of [requests, send time] is consumed by
-    each batch of answers and recorded as runs (value, count) in the tally.
-    """
-
-    def __init__(
-        self, tally: Tally, ptype: int, function: bytes, size: int, window: int, seq_base: int
-    ) -> None:
-        super().__init__(tally, ptype, function, size, window, seq_base)
-        answer = T_ECHO_RES if self.echo else T_JOB_CREATED
-        self.answer = RES + answer.to_bytes(4, "big")
-        self.measure = False
-        #: [requests, send time] per write not yet fully answered
-        self.sent: deque[list[int]] = deque()
-
-    def fill(self) -> None:
-        """Issue requests, remembering how many left at what time."""
-        before = self.inflight
-        super().fill()
-        if self.inflight != before:
-            self.sent.append([self.inflight - before, monotonic_ns()])
-
-    def data_received(self, data: bytes) -> None:
-        buf = self.buf + data if self.buf else data
-        end = complete_end(buf)
-        if not end:
-            self.buf = buf
-            return
-        chunk = buf[:end] if end < len(buf) else buf
-        self.buf = buf[end:]
-        done = chunk.count(self.answer)
-        if chunk.count(RES) == done:
-            if self.echo:
-                self.tally.completed += done
-            else:
-                self.tally.created += done
-        else:
-            done = self._walk(chunk, 0)[0]
-        if done:
-            now = monotonic_ns()
-            self._record(done, now)
-            self._answered(done, now)
-
-    def _record(self, done: int, now: int) -> None:
-        sent, runs = self.sent, self.tally.lat_runs
-        while done and sent:
-            batch = sent[0]
-            take = min(batch[0], done)
-            runs.append(now - batch[1])
-            runs.append(take)
-            batch[0] -= take
-            done -= take
-            if not batch[0]:
-                sent.popleft()
 
 
 class Worker(_Conn):

@@ -10,7 +10,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from gear.bench.wire import GRAB, PRE_SLEEP, BulkClient, Client, Tally, Worker, complete_end
+from gear.bench.bulk import BulkClient, complete_end
+from gear.bench.wire import GRAB, PRE_SLEEP, Client, Tally, Worker
 from gear.protocol import REQ, Decoder, Packet, PacketType, response
 
 
