@@ -62,3 +62,14 @@ def test_cancel_confirmation_modal(snap_compare: SnapCompare) -> None:
 def test_filtered_breakdown_sorted_by_queued(snap_compare: SnapCompare) -> None:
     """A kept filter, per-server rows under each function, and the sort in the title."""
     assert snap_compare(app(), terminal_size=(120, 30), run_before=filter_and_break_down)
+
+
+async def open_help(pilot: Pilot[Any]) -> None:
+    await settle(pilot)
+    await pilot.press("question_mark")
+    await pilot.pause()
+
+
+def test_help_fits_80x24(snap_compare: SnapCompare) -> None:
+    """The help lists every key and the legend without scrolling at 80x24."""
+    assert snap_compare(app(), terminal_size=(80, 24), run_before=open_help)

@@ -18,23 +18,26 @@ __all__ = ["HelpScreen"]
 
 LEGEND = """\
 [b]Cells[/b]
-  n/a    the server cannot tell this (C gearmand, Perl: see docs/top.md)
-  …      a rate, known after the next refresh
-  ≥3.0   a lower bound: some jobs came and went between two refreshes
-  !      jobs wait and no worker is connected for them (check_gearman's alert)
-  zzz    workers asleep (PRE_SLEEP), waiting to be woken
-  hi/nor/lo  queued jobs by priority
+  n/a   the server cannot tell (C gearmand, Perl: docs/top.md)
+  …     a rate, known after the next refresh
+  ≥3.0  a lower bound: jobs came and went between refreshes
+  !     jobs wait and no worker is there for them
+  zzz   sleeping workers · hi/nor/lo  queued jobs by priority
 [b]Mouse[/b]
   click a row to select it, a functions header to sort by it"""
 
 
-def _describe(bindings: list[BindingType]) -> list[str]:
-    lines = []
-    for binding in bindings:
-        if isinstance(binding, Binding) and binding.description:
-            key = binding.key_display or binding.key.replace("question_mark", "?")
-            lines.append(f"  {key.replace('slash', '/'):<10} {binding.description}")
-    return lines
+def _describe(*groups: list[BindingType]) -> list[str]:
+    entries = ["arrows  move", "Tab     next panel"]
+    for bindings in groups:
+        for binding in bindings:
+            if isinstance(binding, Binding) and binding.description:
+                key = binding.key_display or binding.key
+                entries.append(f"{key:<7} {binding.description}")
+    # two columns, so the whole help fits an 80x24 terminal
+    half = (len(entries) + 1) // 2
+    left, right = entries[:half], [*entries[half:], ""]
+    return [f"  {a:<30}{b}".rstrip() for a, b in zip(left, right, strict=False)]
 
 
 class HelpScreen(ModalScreen[None]):
@@ -46,11 +49,11 @@ class HelpScreen(ModalScreen[None]):
 
     def __init__(self, *bindings: list[BindingType]) -> None:
         super().__init__()
-        self.keys = [line for group in bindings for line in _describe(group)]
+        self.keys = _describe(*bindings)
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="dialog"):
-            yield Static("[b]Keys[/b]\n  arrows     move · Tab next panel\n" + "\n".join(self.keys))
+            yield Static("[b]Keys[/b]\n" + "\n".join(self.keys))
             yield Static(LEGEND)
 
     def action_dismiss_help(self) -> None:
