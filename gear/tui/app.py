@@ -127,8 +127,7 @@ class GearDashboard(App[None]):
         if message.function == self.selected:
             return
         self.selected = message.function
-        if not self.paused or self.snapshot is None:
-            self.action_refresh_now()
+        self.action_refresh_now()  # its jobs are wanted now, paused or not
 
     def action_toggle_pause(self) -> None:
         """Stop or resume the periodic refresh (`r` still refreshes)."""
