@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+
+from gear.client.servers import SERVER_ENV_VARS
 
 from ..conftest import ServerProcess
 from .wire import Wire, gearmand
 
 
-def gear_top(*args: str) -> subprocess.CompletedProcess[str]:
+def gear_top(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run ``gear top ARGS`` with stdout a pipe (not a terminal)."""
+    environ = {k: v for k, v in os.environ.items() if k not in SERVER_ENV_VARS}
     return subprocess.run(
         [sys.executable, "-m", "gear", "top", *args],
         capture_output=True,
         text=True,
         timeout=30,
         stdin=subprocess.DEVNULL,
+        env={**environ, **(env or {})},
     )
 
 
@@ -87,3 +92,9 @@ def test_bad_server_address_is_a_usage_error() -> None:
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert "port" in done.stderr
+
+
+def test_servers_come_from_gear_servers_when_not_given() -> None:
+    done = gear_top(env={"GEAR_SERVERS": "127.0.0.1:1,127.0.0.1:2"})
+    assert "0/2 servers up" in done.stdout
+    assert done.returncode == 3
