@@ -167,14 +167,13 @@ class PartRun:
             steps = [("echo", self._fill)]
         else:
             steps = [("rt", self._fill)]
+        if not await self._meet():
+            return
         for name, start in steps:
-            if not await self._meet():
+            phase, go_on = await self._phase(name, start)
+            phases.append(phase)
+            if not go_on:
                 return
-            phases.append(await self._phase(name, start))
-            if self.tally.failure or self.timed_out:
-                self.sync.abort()
-                return
-        await self._meet()
 
     async def _meet(self) -> bool:
         if await self.sync.wait():
@@ -203,7 +202,13 @@ class PartRun:
         for worker in self.workers:
             worker.start(self.config.grabs)
 
-    async def _phase(self, name: str, start: Callable[[], None]) -> Phase:
+    async def _phase(self, name: str, start: Callable[[], None]) -> tuple[Phase, bool]:
+        """Run one phase; whether the scenario may go on after it.
+
+        The generator's CPU is read after every process has finished the
+        phase (the meeting): until then this one's workers may still be
+        serving another process's clients.
+        """
         tally, cfg = self.tally, self.config
         counter, soft = _COUNTED[name]
         before = getattr(tally, counter)
@@ -217,12 +222,18 @@ class PartRun:
         start()
         await self._await_phase()
         t1 = time.monotonic_ns() if name == "drain" or not tally.t_last else tally.t_last
-        gen1, srv1, all1 = self_cpu(), pid_cpu(cfg.server_pid), machine_cpu()
-        tally.settle()
+        srv1, all1 = pid_cpu(cfg.server_pid), machine_cpu()
         if stopper is not None:
             stopper.cancel()
+        if tally.failure or self.timed_out:
+            self.sync.abort()
+            go_on = False
+        else:
+            go_on = await self._meet()
+        gen1 = self_cpu()
+        tally.settle()
         tally.stop_issuing = False
-        return Phase(
+        phase = Phase(
             name=name,
             count=getattr(tally, counter) - before,
             t0=t0,
@@ -231,6 +242,7 @@ class PartRun:
             srv_cpu=(srv0, srv1),
             all_cpu=(all0, all1),
         )
+        return phase, go_on
 
     def _stop_issuing(self) -> None:
         self.tally.stop_issuing = True

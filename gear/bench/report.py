@@ -155,11 +155,15 @@ def format_header(config: BenchConfig, loop: str, target: str | None = None) -> 
     """One line saying what was run against what (``target`` names the server)."""
     parts = [
         f"gear bench: {target or f'{config.host}:{config.port}'}",
-        f"{config.clients} clients x {config.window} in flight",
-        f"{config.workers} workers x {config.grabs} grabs",
+        f"{_plural(config.clients, 'client')} x {config.window} in flight",
+        f"{_plural(config.workers, 'worker')} x {_plural(config.grabs, 'grab')}",
         f"{config.size}-byte jobs",
         f"n={config.count:,}",
         f"-d {config.duration:g}s",
-        f"{config.processes} process{'es' if config.processes > 1 else ''} ({loop})",
+        f"{_plural(config.processes, 'process', 'es')} ({loop})",
     ]
     return ", ".join(parts)
+
+
+def _plural(n: int, noun: str, suffix: str = "s") -> str:
+    return f"{n} {noun}{suffix if n != 1 else ''}"
