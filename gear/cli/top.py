@@ -41,9 +41,10 @@ class TopConfig:
 
 def run_top(config: TopConfig) -> int:
     """Run the dashboard, or print one snapshot; the exit code."""
-    source = AdminClientSource(config.servers, timeout=config.timeout)
     if config.once:
-        return asyncio.run(_print_once(source))
+        return asyncio.run(_print_once(AdminClientSource(config.servers, timeout=config.timeout)))
+    # a refresh shows slow servers' last readings after one interval
+    source = AdminClientSource(config.servers, timeout=config.timeout, wait=config.interval)
     from gear.tui.app import GearDashboard
 
     GearDashboard(source, interval=config.interval).run()

@@ -3,7 +3,8 @@
 Strategy: ``GearDashboard`` knows only the ``StatsSource`` protocol: one
 ``poll()`` per refresh returning a ``Snapshot``, and the three admin
 actions.  ``AdminClientSource`` is the real one: a ``ServerPoller`` per
-server, all read concurrently, then the pure steps (``rates.estimate`` per
+server, all read concurrently (each read a task of its own, so one server
+that hangs delays a refresh by ``wait`` at most), then the pure steps (``rates.estimate`` per
 server, ``aggregate.build_snapshot``, the sparkline ``History``).  A server
 that is down stays in the list as down and is tried again at every refresh;
 nothing here raises because a server is unreachable.  Tests and the
@@ -63,6 +64,9 @@ class AdminClientSource:
     Args:
         servers: ``host[:port]`` strings (comma lists allowed) or addresses.
         timeout: seconds to wait for a connection and for each reply.
+        wait: seconds a refresh waits for a slow server before showing its
+            last reading (its read goes on and is used when it ends); None
+            waits for every server.
         clock: monotonic clock for rates; injectable for tests.
         wall: wall clock for the snapshot's time.
     """
@@ -72,6 +76,7 @@ class AdminClientSource:
         servers: Iterable[str | ServerAddress],
         *,
         timeout: float = 5.0,
+        wait: float | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
     ) -> None:
@@ -82,7 +87,13 @@ class AdminClientSource:
             ServerPoller(AsyncAdminClient(a.host, a.port, timeout=timeout), clock)
             for a in addresses
         ]
+        self.wait = wait
+        self._clock = clock
         self._wall = wall
+        #: reads still running, by server address
+        self._reading: dict[str, asyncio.Task[ServerReading]] = {}
+        #: the last finished reading of each server, and its rates
+        self._last: dict[str, tuple[ServerReading, ServerRates]] = {}
         self._previous: dict[str, RateInput] = {}
         #: monotonic time each server was last seen up
         self._last_up: dict[str, float] = {}
@@ -92,8 +103,25 @@ class AdminClientSource:
 
     async def poll(self, selected: str | None) -> Snapshot:
         """Read every server at once and build the snapshot."""
-        readings = await asyncio.gather(*(p.read(selected) for p in self.pollers))
-        rates = {r.address: self._rates(r) for r in readings}
+        tasks = []
+        for poller in self.pollers:
+            task = self._reading.get(poller.address)
+            if task is None:
+                task = asyncio.ensure_future(poller.read(selected))
+                self._reading[poller.address] = task
+            tasks.append(task)
+        # the reads are tasks of their own: a slow server, or this poll being
+        # cancelled for a newer one, leaves them running for the next poll
+        await asyncio.wait(tasks, timeout=self.wait)
+        readings, rates = [], {}
+        for poller, task in zip(self.pollers, tasks, strict=True):
+            if task.done():
+                del self._reading[poller.address]
+                fresh = task.result()
+                self._last[poller.address] = (fresh, self._rates(fresh))
+            reading, rate = self._last.get(poller.address) or self._no_answer_yet(poller)
+            readings.append(reading)
+            rates[reading.address] = rate
         snapshot = build_snapshot(
             readings,
             wall=self._wall(),
@@ -105,6 +133,12 @@ class AdminClientSource:
         self._history.forget(f.name for f in snapshot.functions)
         functions = tuple(replace(f, history=self._history.of(f.name)) for f in snapshot.functions)
         return replace(snapshot, functions=functions)
+
+    def _no_answer_yet(self, poller: ServerPoller) -> tuple[ServerReading, ServerRates]:
+        reading = ServerReading(
+            address=poller.address, up=False, taken=self._clock(), error="no answer yet"
+        )
+        return reading, ServerRates(Rates())
 
     def _rates(self, reading: ServerReading) -> ServerRates:
         address = reading.address
@@ -172,6 +206,10 @@ class AdminClientSource:
         return tuple(results)
 
     async def close(self) -> None:
-        """Close every admin connection."""
+        """Stop the reads still running and close every admin connection."""
+        for task in self._reading.values():
+            task.cancel()
+        await asyncio.gather(*self._reading.values(), return_exceptions=True)
+        self._reading.clear()
         for poller in self.pollers:
             await poller.close()

@@ -144,3 +144,22 @@ async def test_a_perl_server_fills_what_it_can_and_nothing_more() -> None:
     await source.close()
     server.close()
     await server.wait_closed()
+
+
+async def test_a_server_that_never_answers_does_not_hold_the_others_up(server: Server) -> None:
+    async def swallow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # reads everything, answers nothing
+        writer.close()
+
+    silent = await asyncio.start_server(swallow, "127.0.0.1", 0)
+    silent_port = silent.sockets[0].getsockname()[1]
+    good, quiet = f"127.0.0.1:{server.port}", f"127.0.0.1:{silent_port}"
+    source = AdminClientSource([good, quiet], timeout=30, wait=1.0)
+    snap = await source.poll(None)  # returns after `wait`, not after `timeout`
+    assert [(s.address, s.up, s.error) for s in snap.servers] == [
+        (good, True, ""),
+        (quiet, False, "no answer yet"),
+    ]
+    await source.close()  # stops the read still waiting
+    silent.close()
+    await silent.wait_closed()
