@@ -71,18 +71,20 @@ class GearDashboard(App[None]):
         self.paused = False
         self._timer: Timer | None = None
         self._poll_worker: Worker[None] | None = None
+        self._main: MainScreen | None = None
 
     @property
     def main(self) -> MainScreen:
         """The main screen (under any modal)."""
-        screen = self.get_screen("main")
-        assert isinstance(screen, MainScreen)
-        return screen
+        assert self._main is not None, "the app is not mounted"
+        return self._main
 
     def on_mount(self) -> None:
-        self.install_screen(MainScreen(), name="main")
-        self.main.interval = self.interval
-        self.push_screen("main")
+        # kept by reference: a refresh that ends while the app shuts down
+        # still finds it (the screen stack is already gone by then)
+        self._main = MainScreen()
+        self._main.interval = self.interval
+        self.push_screen(self._main)
         self._timer = self.set_interval(self.interval, self._tick)
         self.action_refresh_now()
 
