@@ -169,7 +169,17 @@ def demo_snapshot() -> Snapshot:
         ),
         _function("reports.nightly", (_part(GEARMAND, 0, 0, 1),), ()),
     )
-    servers = (
+    return Snapshot(
+        taken=DEMO_TIME,
+        servers=_servers(),
+        functions=functions,
+        jobs=_jobs(),
+        workers=_workers(),
+    )
+
+
+def _servers() -> tuple[ServerView, ...]:
+    return (
         ServerView(
             address=GEAR,
             up=True,
@@ -197,14 +207,6 @@ def demo_snapshot() -> Snapshot:
             workers=2,
         ),
         ServerView(address=DOWN, up=False, error=f"{DOWN}: Connection refused", down_for=125.0),
-    )
-    return Snapshot(
-        taken=DEMO_TIME,
-        servers=servers,
-        functions=functions,
-        jobs=_jobs(),
-        jobs_note="",
-        workers=_workers(),
     )
 
 
