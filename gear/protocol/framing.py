@@ -16,6 +16,7 @@ must close the connection.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Final, NamedTuple
 
 from gear.errors import PacketTooLarge, RemoteProtocolError
@@ -33,6 +34,8 @@ from gear.protocol.packets import Packet
 
 _unpack_header = HEADER.unpack_from
 _MAX_TYPE = len(ARG_COUNT) - 1
+#: arguments per type number, with -1 for the unused number 0
+_NARGS = (-1, *ARG_COUNT[1:])
 #: builds a Packet without NamedTuple's Python-level __new__ (hot path)
 _new_packet = tuple.__new__
 
@@ -162,43 +165,49 @@ class Decoder:
         size_buf = len(buf)
         expect = self.expect
         limit = self.max_packet_size
-        arg_count = ARG_COUNT
+        nargs_of = _NARGS
         try:
-            while pos < size_buf:
-                if buf[pos] != 0 or size_buf - pos < HEADER_SIZE:
-                    self._pos = pos
-                    event = self.next_event()
-                    if event is NEED_DATA:
-                        return events, None
-                    append(event)  # type: ignore[arg-type]
+            while True:
+                if size_buf - pos < HEADER_SIZE:
+                    if pos == size_buf or not self._slow(pos, append):
+                        break
                     pos = self._pos
                     continue
                 magic, ptype, size = _unpack_header(buf, pos)
-                if magic != expect or size > limit:
-                    self._pos = pos
-                    self.next_event()  # raises the right error
                 end = pos + HEADER_SIZE + size
-                if end > size_buf:
-                    break
-                if ptype > _MAX_TYPE or ptype == 0:
-                    self._pos = end
-                    raise RemoteProtocolError(f"unknown packet type {ptype}")
-                nargs = arg_count[ptype]
-                if nargs == 0:
-                    append(_new_packet(Packet, (ptype, ())))
-                elif nargs == 1:
-                    append(_new_packet(Packet, (ptype, (buf[pos + HEADER_SIZE : end],))))
-                else:
-                    args = buf[pos + HEADER_SIZE : end].split(b"\0", nargs - 1)
+                if magic != expect or end > size_buf or size > limit:
+                    if not self._slow(pos, append):
+                        break
+                    pos = self._pos
+                    continue
+                nargs = nargs_of[ptype] if ptype <= _MAX_TYPE else -1
+                if nargs == 1:
+                    args: tuple[bytes, ...] = (buf[pos + HEADER_SIZE : end],)
+                elif nargs > 1:
+                    args = tuple(buf[pos + HEADER_SIZE : end].split(b"\0", nargs - 1))
                     if len(args) != nargs:
                         self._pos = pos
                         self.next_event()  # raises: too few arguments
-                    append(_new_packet(Packet, (ptype, tuple(args))))
+                elif nargs == 0:
+                    args = ()
+                else:
+                    self._pos = end
+                    raise RemoteProtocolError(f"unknown packet type {ptype}")
+                append(_new_packet(Packet, (ptype, args)))
                 pos = end
             self._pos = pos
             return events, None
         except RemoteProtocolError as exc:
             return events, exc
+
+    def _slow(self, pos: int, append: Callable[[Packet | AdminLine], None]) -> bool:
+        """``next_event`` at ``pos`` (text, partial or broken packets); False for NEED_DATA."""
+        self._pos = pos
+        event = self.next_event()
+        if event is NEED_DATA:
+            return False
+        append(event)  # type: ignore[arg-type]
+        return True
 
     def _check_magic(self, magic: bytes) -> None:
         if self.expect == REQ and magic == RES:
