@@ -233,6 +233,10 @@ class BatchingStore:
                     return
                 await self._wakeup.wait()
                 self._wakeup.clear()
+                # one more turn of the loop (a poll) before taking the batch,
+                # so requests that arrived meanwhile join it: fewer, larger
+                # commits under load, one loop turn of latency when idle
+                await asyncio.sleep(0)
                 continue
             ops, dones = self._ops, self._dones
             self._ops, self._dones = [], []
