@@ -150,6 +150,12 @@ class AsyncAdminClient:
         async with self._lock:
             await self._open()
 
+    def _drop_connection(self) -> None:
+        """Forget the connection at once (no await: usable while being cancelled)."""
+        writer, self._reader, self._writer = self._writer, None, None
+        if writer is not None:
+            writer.close()
+
     async def close(self) -> None:
         """Close the connection; the next command opens a new one."""
         writer, self._reader, self._writer = self._writer, None, None
@@ -225,6 +231,11 @@ class AsyncAdminClient:
             ) from None
         except (ConnectionError, OSError) as exc:
             raise _ClosedEarly(str(exc) or type(exc).__name__) from None
+        except asyncio.CancelledError:
+            # a reply cut off half-read would be read by the next command:
+            # the connection cannot be reused
+            self._drop_connection()
+            raise
         self.latency = time.monotonic() - started
         return reply
 

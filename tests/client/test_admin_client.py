@@ -309,3 +309,16 @@ async def test_against_c_gearmand() -> None:
                 await admin.stats()
             assert info.value.unknown_command
         await worker.close()
+
+
+async def test_a_command_cancelled_mid_reply_does_not_leak_into_the_next(server: Server) -> None:
+    """Cancelling a command half-way drops its connection: the next reply is its own."""
+    async with AsyncAdminClient("127.0.0.1", server.port) as admin:
+        await admin.create_function("cancel_me")
+        task = asyncio.ensure_future(admin.send("status"))
+        await asyncio.sleep(0)  # the command is on its way, its reply not read
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        version = await admin.version()
+        assert version.version.startswith("1.1.20-gear")
