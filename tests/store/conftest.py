@@ -86,7 +86,7 @@ class Backend:
         if self.pg is not None:
             self.pg.sql(f"ALTER DATABASE {TEST_DB} ALLOW_CONNECTIONS false")
             self.pg.sql(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "
                 f"WHERE datname = '{TEST_DB}' AND application_name = 'gear'"
             )
         else:

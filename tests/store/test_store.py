@@ -367,7 +367,8 @@ async def test_postgres_reconnects_when_its_connection_is_cut(pg_cluster: Postgr
     assert await add(store, make_job(1)) is None
     before = store._conn
     pg_cluster.sql(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'gear'"
+        "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity"
+        " WHERE application_name = 'gear'"
     )
     assert await add(store, make_job(2)) is None  # written again on a new connection
     assert store.failed_batches == 0 and store._conn is not before
