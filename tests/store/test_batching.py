@@ -27,7 +27,7 @@ from gear.server.stores.batching import (
 )
 from gear.server.stores.postgres import PostgresStore, _redact
 from gear.server.stores.sqlite import CHUNKS, SQLiteStore, chunks
-from tests.store.test_store import add, make_job
+from tests.store.jobs import add, make_job
 
 
 def row(handle: bytes, attempts: int = 0) -> Row:

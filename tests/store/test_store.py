@@ -16,31 +16,14 @@ import pytest
 
 from gear.protocol import PacketType as P
 from gear.server import Server, ServerConfig
-from gear.server.state import Function, Job
-from gear.server.store import Store, StoredJob
+from gear.server.state import Job
+from gear.server.store import StoredJob
 from gear.server.stores import create_store
 from gear.server.stores.batching import BatchingStore
 from gear.server.stores.postgres import PostgresStore
 from gear.testing import RawConnection, running_server
 from tests.store.conftest import Backend, Postgres
-
-FN = b"store-fn"
-
-
-def make_job(
-    n: int,
-    *,
-    fn: bytes = FN,
-    unique: bytes = b"",
-    data: bytes = b"",
-    priority: int = 1,
-    when: float = 0.0,
-    reducer: bytes = b"",
-) -> Job:
-    job = Job(b"H:t:%d" % n, Function(fn), unique, unique, data, priority, True, 1000.0 + n)
-    job.when = when
-    job.reducer = reducer
-    return job
+from tests.store.jobs import FN, add, make_job
 
 
 def stored(job: Job) -> StoredJob:
@@ -72,13 +55,6 @@ async def opened(url: str, acks: Acks | None = None) -> BatchingStore:
     assert isinstance(store, BatchingStore)
     await store.open((acks or Acks()).flush)
     return store
-
-
-def add(store: Store, job: Job) -> asyncio.Future[str | None]:
-    """``store.add`` with the answer as a future."""
-    fut: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
-    store.add(job, fut.set_result)
-    return fut
 
 
 async def reload(url: str) -> list[StoredJob]:
