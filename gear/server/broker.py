@@ -304,7 +304,7 @@ class Broker(BrokerCore):
         s.state_since = now
         f.running += 1
         s.running[job.handle] = job
-        if job.stored:
+        if job.stored or job.acks is not None:
             self.store.started(job)
         timeout = s.abilities.get(f, 0.0)
         if timeout:

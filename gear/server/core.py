@@ -178,11 +178,25 @@ class BrokerCore:
         job.reducer = record.reducer
         job.attempts = record.attempts
         job.stored = True
+        self._claim_handle(record.handle)
+        limit = self.config.job_retries
+        if limit >= 0 and record.attempts >= max(limit, 1):
+            # it died with its worker as often as allowed before the restart
+            self.stats.jobs_failed += 1
+            self.store.remove(job)
+            return job
         self.jobs[job.handle] = job
         if key:
             f.uniques.setdefault(key, job)
         self._admit(job)
         return job
+
+    def _claim_handle(self, handle: bytes) -> None:
+        """New handles must not repeat a restored one (a fixed --job-handle-prefix)."""
+        prefix = self.config.handle_prefix
+        tail = handle[len(prefix) :]
+        if handle.startswith(prefix) and tail.isdigit():
+            self._next_id = max(self._next_id, int(tail))
 
     # --------------------------------------------------------------- queues --
     def _enqueue(self, job: Job, head: bool) -> None:

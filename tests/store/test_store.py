@@ -249,10 +249,6 @@ async def test_a_job_running_at_the_crash_comes_back_with_its_attempt(backend: B
     assert await reload(backend.url) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="seam: BrokerCore.restore does not apply --job-retries to the stored attempts",
-)
 async def test_replay_respects_the_retry_limit(backend: Backend) -> None:
     async with running_server(config(backend, 1, job_retries=1)) as server:
         c = await connect(server)
@@ -267,10 +263,6 @@ async def test_replay_respects_the_retry_limit(backend: Backend) -> None:
     assert await reload(backend.url) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="seam: BrokerCore.restore does not move the handle counter past restored handles",
-)
 async def test_a_fixed_handle_prefix_never_reuses_a_stored_handle(backend: Backend) -> None:
     fixed = ServerConfig(store=backend.url, job_handle_prefix="H:fixed")
     async with running_server(fixed) as server:
