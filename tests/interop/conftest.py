@@ -83,8 +83,11 @@ def free_port() -> int:
 
 
 def _drain(stream: IO[bytes], log: collections.deque[str]) -> None:
-    for raw in iter(stream.readline, b""):
-        log.append(raw.decode(errors="replace").rstrip())
+    try:
+        for raw in iter(stream.readline, b""):
+            log.append(raw.decode(errors="replace").rstrip())
+    except (ValueError, OSError):
+        return  # the stream was closed under us at clean-up
 
 
 def _start_draining(stream: IO[bytes] | None, log: collections.deque[str]) -> threading.Thread:

@@ -18,10 +18,10 @@ from tests.interop.conftest import Peer, Spawn
 from tests.interop.wire import (
     AdminSocket,
     P,
-    admin_query,
     packet,
     packets,
     status_table,
+    wait_for_admin,
     wait_for_workers,
 )
 
@@ -73,7 +73,10 @@ def test_worker_exits_after_count(gearman: list[str], spawn: Spawn, module_gear:
     assert (result.returncode, result.stdout) == (0, b""), result.stderr
     out, _ = worker.communicate(timeout=TIMEOUT)
     assert (worker.returncode, out) == (0, b"ping")
-    assert status_table(admin_query(module_gear.port, "status"))["cli-count"] == [0, 0, 0]
+    final = wait_for_admin(
+        module_gear.port, "status", lambda r: status_table(r)["cli-count"] == [0, 0, 0]
+    )
+    assert status_table(final)["cli-count"] == [0, 0, 0]
 
 
 def test_failing_command_fails_the_job(gearman: list[str], spawn: Spawn, module_gear: Peer) -> None:

@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import require_peer, require_program
 from tests.interop.conftest import Peer, Spawn
-from tests.interop.wire import admin_query, status_table, wait_for_workers
+from tests.interop.wire import admin_query, status_table, wait_for_admin, wait_for_workers
 
 pytestmark = pytest.mark.peer
 
@@ -132,7 +132,7 @@ def test_do_task_round_trip(perl: str, spawn: Spawn, module_gear: Peer) -> None:
         "FAILED",
     ]
     assert worker_output(worker) == ["done hello", "done fail"]
-    workers = admin_query(module_gear.port, "workers")
+    workers = wait_for_admin(module_gear.port, "workers", lambda r: "perl-worker" not in r)
     assert "perl-worker" not in workers, "the worker disconnected after its jobs"
 
 
@@ -148,7 +148,8 @@ def test_dispatch_background_then_drain(perl: str, spawn: Spawn, module_gear: Pe
     assert status_table(admin_query(port, "prioritystatus"))["perl-bg"] == [0, 3, 0, 0]
     worker = start_worker(perl, spawn, port, "perl-bg", 3)
     assert worker_output(worker) == ["done a", "done b", "done c"]
-    assert status_table(admin_query(port, "status"))["perl-bg"] == [0, 0, 0]
+    final = wait_for_admin(port, "status", lambda r: status_table(r)["perl-bg"] == [0, 0, 0])
+    assert status_table(final)["perl-bg"] == [0, 0, 0]
 
 
 def test_task_set(perl: str, spawn: Spawn, module_gear: Peer) -> None:

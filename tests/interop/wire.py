@@ -28,7 +28,7 @@ import re
 import socket
 import struct
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from gear.protocol.constants import PacketType
@@ -380,3 +380,18 @@ def wait_for_workers(port: int, function: str, count: int = 1) -> None:
             if row is not None and row[-1] >= count:
                 return
     raise AssertionError(f"no {count} worker(s) registered {function!r} in time")
+
+
+def wait_for_admin(port: int, line: str, predicate: Callable[[str], bool]) -> str:
+    """Repeat an admin command until its reply satisfies ``predicate``; the reply.
+
+    For state that changes when a peer disconnects: the server sees the
+    close a moment after the peer's process has exited.  A bounded loop of
+    admin round trips on one connection, so nothing sleeps.
+    """
+    deadline = time.monotonic() + GONE_TIMEOUT
+    with AdminSocket(port) as admin:
+        while True:
+            reply = admin.query(line)
+            if predicate(reply) or time.monotonic() > deadline:
+                return reply
