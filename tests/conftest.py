@@ -13,7 +13,9 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 from collections.abc import AsyncIterator, Iterator
+from typing import IO
 
 import pytest
 
@@ -96,3 +98,20 @@ def gear_process() -> Iterator[ServerProcess]:
     srv = start_gear_process()
     yield srv
     srv.stop()
+
+
+def drain_in_background(stream: IO[bytes]) -> None:
+    """Read a child's pipe to EOF in a daemon thread so the child never blocks on it.
+
+    Clean-up may close the pipe while the thread is still reading; that ends
+    the thread quietly instead of raising in it.
+    """
+
+    def drain() -> None:
+        try:
+            while stream.read(65536):
+                pass
+        except (ValueError, OSError):
+            return
+
+    threading.Thread(target=drain, daemon=True).start()

@@ -11,14 +11,13 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
 
 from tests.client.conftest import stop_process
-from tests.conftest import GEARMAND, require_program, start_gear_process
+from tests.conftest import GEARMAND, drain_in_background, require_program, start_gear_process
 
 GEAR = [sys.executable, "-m", "gear"]
 
@@ -57,7 +56,7 @@ def start_gearmand(port: int | None = None) -> Peer:
         assert proc.stderr is not None
         for line in iter(proc.stderr.readline, b""):
             if b"Listening on" in line:
-                threading.Thread(target=proc.stderr.read, daemon=True).start()
+                drain_in_background(proc.stderr)
                 return Peer("gearmand", proc, chosen)
         proc.wait(5)
         proc.stderr.close()

@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import socket
 import subprocess
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from tests.conftest import GEARMAND, ServerProcess, require_program, start_gear_process
+from tests.conftest import (
+    GEARMAND,
+    ServerProcess,
+    drain_in_background,
+    require_program,
+    start_gear_process,
+)
 
 
 def free_port() -> int:
@@ -50,7 +55,7 @@ def _start(port: int) -> subprocess.Popen[bytes] | None:
     assert proc.stderr is not None
     for raw in proc.stderr:
         if f"Listening on 127.0.0.1:{port}".encode() in raw:
-            threading.Thread(target=proc.stderr.read, daemon=True).start()
+            drain_in_background(proc.stderr)
             return proc
     proc.wait(5)
     proc.stderr.close()

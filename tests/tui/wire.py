@@ -78,8 +78,11 @@ class Wire:
 
 
 def _drain(fd: int) -> None:
-    while os.read(fd, 65536):
-        pass
+    try:
+        while os.read(fd, 65536):
+            pass
+    except OSError:
+        return  # the pipe was closed at clean-up
 
 
 @contextmanager
