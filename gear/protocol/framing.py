@@ -34,6 +34,9 @@ from gear.protocol.packets import Packet
 
 _unpack_header = HEADER.unpack_from
 _MAX_TYPE = len(ARG_COUNT) - 1
+_ECHO_REQ = int(PacketType.ECHO_REQ)
+#: an ECHO_RES header up to its length field
+_ECHO_RES_HEAD = RES + int(PacketType.ECHO_RES).to_bytes(4, "big")
 #: arguments per type number, with -1 for the unused number 0
 _NARGS = (-1, *ARG_COUNT[1:])
 #: builds a Packet without NamedTuple's Python-level __new__ (hot path)
@@ -56,6 +59,19 @@ class AdminLine(NamedTuple):
     """One line of the text admin protocol, without its line ending."""
 
     line: bytes
+
+
+class EchoReplies(NamedTuple):
+    """The ECHO_RES replies to a run of consecutive ECHO_REQ packets, ready to send.
+
+    Only ``read_events`` produces it: answering echoes straight from the
+    receive buffer (one slice per packet, one join per run) instead of one
+    Packet, one dispatch and one reply per ECHO_REQ is what lets a server
+    keep up with pipelined pings.  ECHO_RES mirrors ECHO_REQ byte for byte
+    but for magic and type, so this is protocol knowledge, not server policy.
+    """
+
+    data: bytes
 
 
 Event = Packet | AdminLine | NeedData
@@ -150,7 +166,9 @@ class Decoder:
             )
         return _new_packet(Packet, (ptype, tuple(args)))
 
-    def read_events(self) -> tuple[list[Packet | AdminLine], RemoteProtocolError | None]:
+    def read_events(
+        self,
+    ) -> tuple[list[Packet | AdminLine | EchoReplies], RemoteProtocolError | None]:
         """Every complete event buffered, and the error that stopped the batch.
 
         The batch form of ``next_event`` for servers: one call per received
@@ -158,7 +176,7 @@ class Decoder:
         events before it are valid; a non-fatal error has consumed its
         packet, so calling again goes on after it.
         """
-        events: list[Packet | AdminLine] = []
+        events: list[Packet | AdminLine | EchoReplies] = []
         append = events.append
         buf = self._buf
         pos = self._pos
@@ -180,6 +198,9 @@ class Decoder:
                         break
                     pos = self._pos
                     continue
+                if ptype == _ECHO_REQ and expect == REQ:
+                    pos = self._echo_run(pos, append)
+                    continue
                 nargs = nargs_of[ptype] if ptype <= _MAX_TYPE else -1
                 if nargs == 1:
                     args: tuple[bytes, ...] = (buf[pos + HEADER_SIZE : end],)
@@ -199,6 +220,24 @@ class Decoder:
             return events, None
         except RemoteProtocolError as exc:
             return events, exc
+
+    def _echo_run(self, pos: int, append: Callable[[EchoReplies], None]) -> int:
+        """Turn the complete ECHO_REQ packets from ``pos`` into one EchoReplies."""
+        buf = self._buf
+        size_buf = len(buf)
+        limit = self.max_packet_size
+        parts: list[bytes] = []
+        add = parts.append
+        while size_buf - pos >= HEADER_SIZE:
+            magic, ptype, size = _unpack_header(buf, pos)
+            end = pos + HEADER_SIZE + size
+            if magic != REQ or ptype != _ECHO_REQ or end > size_buf or size > limit:
+                break
+            add(_ECHO_RES_HEAD)
+            add(buf[pos + 8 : end])  # the length field and the body, unchanged
+            pos = end
+        append(EchoReplies(b"".join(parts)))
+        return pos
 
     def _slow(self, pos: int, append: Callable[[Packet | AdminLine], None]) -> bool:
         """``next_event`` at ``pos`` (text, partial or broken packets); False for NEED_DATA."""

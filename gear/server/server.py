@@ -28,7 +28,7 @@ from collections.abc import Callable
 from gear import __version__
 from gear.errors import RemoteProtocolError
 from gear.protocol.constants import PacketType
-from gear.protocol.framing import Decoder
+from gear.protocol.framing import Decoder, EchoReplies
 from gear.protocol.packets import Packet, response
 from gear.server.admin import AdminCommands, ServerInfo
 from gear.server.broker import Broker, BrokerConfig
@@ -85,8 +85,11 @@ class GearProtocol(asyncio.Protocol):
             while True:
                 events, error = decoder.read_events()
                 for event in events:
-                    if event.__class__ is Packet:
-                        handlers[event[0]](session, event)
+                    cls = event.__class__
+                    if cls is Packet:
+                        handlers[event[0]](session, event)  # type: ignore[arg-type,index]
+                    elif cls is EchoReplies:
+                        self.broker.send(session, event[0])  # type: ignore[arg-type]
                     else:
                         self.broker.send(session, self.admin.run(session, event[0]))  # type: ignore[arg-type]
                 if error is None:

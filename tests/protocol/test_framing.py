@@ -31,7 +31,7 @@ from gear.protocol import (
     response,
 )
 from gear.protocol.constants import RESPONSE_TYPES
-from gear.protocol.framing import Event
+from gear.protocol.framing import EchoReplies, Event
 
 P = PacketType
 NEXT = request(P.ECHO_REQ, b"next")
@@ -361,3 +361,119 @@ def test_garbage_raises_only_remote_protocol_errors(data: bytes) -> None:
             if error.fatal:
                 return
     pytest.fail("the decoder made no progress")
+
+
+# ------------------------------------------------------------ echo fast path --
+def test_read_events_answers_a_run_of_echoes_in_one_event_in_order() -> None:
+    """Consecutive ECHO_REQs become one EchoReplies, between the packets around them."""
+    echoes = [b"", b"a", b"b\0c" * 100]
+    stream = (
+        request(PacketType.GRAB_JOB)
+        + b"".join(request(PacketType.ECHO_REQ, e) for e in echoes)
+        + request(PacketType.PRE_SLEEP)
+        + request(PacketType.ECHO_REQ, b"last")
+    )
+    decoder = Decoder()
+    decoder.feed(stream)
+    events, error = decoder.read_events()
+    assert error is None
+    assert events == [
+        Packet(PacketType.GRAB_JOB, ()),
+        EchoReplies(b"".join(response(PacketType.ECHO_RES, e) for e in echoes)),
+        Packet(PacketType.PRE_SLEEP, ()),
+        EchoReplies(response(PacketType.ECHO_RES, b"last")),
+    ]
+
+
+def test_read_events_leaves_a_partial_echo_for_later() -> None:
+    whole = request(PacketType.ECHO_REQ, b"one")
+    partial = request(PacketType.ECHO_REQ, b"two")[:-1]
+    decoder = Decoder()
+    decoder.feed(whole + partial)
+    assert decoder.read_events() == ([EchoReplies(response(PacketType.ECHO_RES, b"one"))], None)
+    assert decoder.trailing == partial
+    decoder.feed(b"o")
+    assert decoder.read_events() == ([EchoReplies(response(PacketType.ECHO_RES, b"two"))], None)
+
+
+def test_a_client_decoder_never_turns_echoes_into_replies() -> None:
+    """Only a server answers echoes: a RES-side decoder yields ECHO_RES packets as they are."""
+    decoder = Decoder(expect=RES, allow_text=False)
+    decoder.feed(response(PacketType.ECHO_RES, b"x"))
+    assert decoder.read_events() == ([Packet(PacketType.ECHO_RES, (b"x",))], None)
+
+
+# ----------------------------------------------- read_events (the batch path) --
+def _expected_batch_events(events: list[Event]) -> list[object]:
+    """What read_events yields for ``events``: runs of ECHO_REQ folded into EchoReplies."""
+    out: list[object] = []
+    for event in events:
+        if isinstance(event, Packet) and event.type == PacketType.ECHO_REQ:
+            reply = response(PacketType.ECHO_RES, event.args[0])
+            if out and isinstance(out[-1], EchoReplies):
+                out[-1] = EchoReplies(out[-1].data + reply)
+            else:
+                out.append(EchoReplies(reply))
+        else:
+            out.append(event)
+    return out
+
+
+def _batch_in_pieces(decoder: Decoder, data: bytes, cuts: list[int]) -> list[object]:
+    """Feed the pieces, calling read_events after each; merge echo runs split by a cut."""
+    out: list[object] = []
+    start = 0
+    for cut in [*sorted(cuts), len(data)]:
+        decoder.feed(data[start:cut])
+        start = cut
+        events, error = decoder.read_events()
+        assert error is None
+        for event in events:
+            if isinstance(event, EchoReplies) and out and isinstance(out[-1], EchoReplies):
+                out[-1] = EchoReplies(out[-1].data + event.data)
+            else:
+                out.append(event)
+    return out
+
+
+@settings(max_examples=100, deadline=None, database=None)
+@given(
+    items=st.lists(st.one_of(_packets(frozenset(PacketType)), admin_lines), max_size=12),
+    data=st.data(),
+)
+def test_read_events_matches_next_event_split_anywhere(
+    items: list[object], data: st.DataObject
+) -> None:
+    events, wire = _wire(items, REQ)
+    cuts = data.draw(st.lists(st.integers(0, len(wire)), max_size=10))
+    decoder = Decoder()
+    assert _batch_in_pieces(decoder, wire, cuts) == _expected_batch_events(events)
+    assert decoder.trailing == b""
+
+
+@settings(max_examples=60, deadline=None, database=None)
+@given(items=st.lists(_packets(RESPONSE_TYPES), max_size=12), data=st.data())
+def test_read_events_on_responses_split_anywhere(items: list[Packet], data: st.DataObject) -> None:
+    events, wire = _wire(list(items), RES)
+    cuts = data.draw(st.lists(st.integers(0, len(wire)), max_size=10))
+    decoder = Decoder(expect=RES, allow_text=False)
+    assert _batch_in_pieces(decoder, wire, cuts) == events
+
+
+def test_read_events_reports_a_non_fatal_error_after_the_good_events() -> None:
+    good = request(PacketType.GRAB_JOB)
+    unknown = REQ + (99).to_bytes(4, "big") + (0).to_bytes(4, "big")
+    decoder = Decoder()
+    decoder.feed(good + unknown + good)
+    events, error = decoder.read_events()
+    assert events == [Packet(PacketType.GRAB_JOB, ())]
+    assert error is not None and not error.fatal
+    assert decoder.read_events() == ([Packet(PacketType.GRAB_JOB, ())], None)
+
+
+def test_read_events_reports_a_fatal_error_after_the_good_events() -> None:
+    decoder = Decoder()
+    decoder.feed(request(PacketType.GRAB_JOB) + RES + bytes(8))
+    events, error = decoder.read_events()
+    assert events == [Packet(PacketType.GRAB_JOB, ())]
+    assert error is not None and error.fatal and error.error_code == ErrorCode.INVALID_MAGIC
