@@ -23,6 +23,7 @@ from gear.protocol.constants import (
     MAX_CLIENT_ID,
     MAX_FUNCTION,
     MAX_UNIQUE,
+    PT,
     RES,
     SUBMIT_KINDS,
     SUBMIT_TYPE,
@@ -134,9 +135,9 @@ class Broker(BrokerCore):
         priority, background = SUBMIT_KINDS[ptype]
         when = 0.0
         reducer = b""
-        if ptype == P.SUBMIT_JOB_EPOCH:
+        if ptype == PT.SUBMIT_JOB_EPOCH:
             when = float(c_atoi(args[2]))
-        elif ptype == P.SUBMIT_JOB_SCHED:
+        elif ptype == PT.SUBMIT_JOB_SCHED:
             try:
                 when = next_run([a.decode("ascii", "replace") for a in args[2:7]], self.clock())
             except CronError as exc:
@@ -195,7 +196,7 @@ class Broker(BrokerCore):
         out = s.out
         if not out:
             self.dirty.append(s)
-        out.append(_pack_header(RES, P.JOB_CREATED, len(handle)) + handle)
+        out.append(_pack_header(RES, PT.JOB_CREATED, len(handle)) + handle)
         if when > now:
             f.scheduled += 1
             self._push_timer(when, TIMER_DUE, job)
@@ -220,7 +221,7 @@ class Broker(BrokerCore):
         elif s not in job.clients:
             job.clients.append(s)
             s.waiting[job.handle] = job
-        self.send(s, response(P.JOB_CREATED, job.handle))
+        self.send(s, response(PT.JOB_CREATED, job.handle))
 
     # ------------------------------------------------------------- workers --
     def _can_do(self, s: Session, packet: Packet) -> None:
@@ -229,7 +230,7 @@ class Broker(BrokerCore):
             self.error(s, ErrorCode.INVALID_ARGUMENT, "Function name is empty or too large")
             return
         timeout = 0.0
-        if packet.type == P.CAN_DO_TIMEOUT:
+        if packet.type == PT.CAN_DO_TIMEOUT:
             ms = c_atoi(packet.args[1])
             timeout = max(ms, 1000) / 1000.0 if ms > 0 else 0.0
         f = self.function(name)
@@ -309,12 +310,12 @@ class Broker(BrokerCore):
         timeout = s.abilities.get(f, 0.0)
         if timeout:
             self._push_timer(now + timeout, TIMER_TIMEOUT, job)
-        if grab_type == P.GRAB_JOB:
-            out = response(P.JOB_ASSIGN, job.handle, f.name, job.data)
-        elif grab_type == P.GRAB_JOB_ALL and job.reducer:
-            out = response(P.JOB_ASSIGN_ALL, job.handle, f.name, job.unique, job.reducer, job.data)
+        if grab_type == PT.GRAB_JOB:
+            out = response(PT.JOB_ASSIGN, job.handle, f.name, job.data)
+        elif grab_type == PT.GRAB_JOB_ALL and job.reducer:
+            out = response(PT.JOB_ASSIGN_ALL, job.handle, f.name, job.unique, job.reducer, job.data)
         else:
-            out = response(P.JOB_ASSIGN_UNIQ, job.handle, f.name, job.unique, job.data)
+            out = response(PT.JOB_ASSIGN_UNIQ, job.handle, f.name, job.unique, job.data)
         self.send(s, out)
 
     # -------------------------------------------------------- work results --
@@ -323,7 +324,7 @@ class Broker(BrokerCore):
         if job is None:
             self._unknown_job(s, packet.type)
             return
-        if packet.type == P.WORK_STATUS:
+        if packet.type == PT.WORK_STATUS:
             job.numerator = c_u32(packet.args[1])
             job.denominator = c_u32(packet.args[2])
         if job.clients:
@@ -345,15 +346,15 @@ class Broker(BrokerCore):
         job.timer_seq += 1
         s.state_since = self.clock()
         out = response(packet.type, *packet.args)
-        if packet.type == P.WORK_COMPLETE:
+        if packet.type == PT.WORK_COMPLETE:
             self.stats.jobs_completed += 1
             self._end(job, out, out)
-        elif packet.type == P.WORK_FAIL:
+        elif packet.type == PT.WORK_FAIL:
             self.stats.jobs_failed += 1
             self._end(job, out, out)
         else:
             self.stats.jobs_exceptions += 1
-            self._end(job, response(P.WORK_FAIL, job.handle), out)
+            self._end(job, response(PT.WORK_FAIL, job.handle), out)
 
     def _detach_client(self, job: Job, s: Session) -> None:
         if s in job.clients:
@@ -369,11 +370,11 @@ class Broker(BrokerCore):
         handle = packet.args[0]
         job = self.jobs.get(handle)
         if job is None:
-            self.send(s, response(P.STATUS_RES, handle, b"0", b"0", b"0", b"0"))
+            self.send(s, response(PT.STATUS_RES, handle, b"0", b"0", b"0", b"0"))
             return
         running = b"1" if job.worker is not None else b"0"
         num, den = str(job.numerator).encode(), str(job.denominator).encode()
-        self.send(s, response(P.STATUS_RES, handle, b"1", running, num, den))
+        self.send(s, response(PT.STATUS_RES, handle, b"1", running, num, den))
 
     def _get_status_unique(self, s: Session, packet: Packet) -> None:
         unique = packet.args[0]
@@ -383,7 +384,7 @@ class Broker(BrokerCore):
             if job is not None:
                 break
         if job is None:
-            self.send(s, response(P.STATUS_RES_UNIQUE, unique, b"0", b"0", b"0", b"0", b"0"))
+            self.send(s, response(PT.STATUS_RES_UNIQUE, unique, b"0", b"0", b"0", b"0", b"0"))
             return
         fields = (
             b"1",
@@ -392,20 +393,20 @@ class Broker(BrokerCore):
             str(job.denominator).encode(),
             str(len(job.clients)).encode(),
         )
-        self.send(s, response(P.STATUS_RES_UNIQUE, unique, *fields))
+        self.send(s, response(PT.STATUS_RES_UNIQUE, unique, *fields))
 
     def _echo(self, s: Session, packet: Packet) -> None:
         data = packet[1][0]
         out = s.out
         if not out:
             self.dirty.append(s)
-        out.append(_pack_header(RES, P.ECHO_RES, len(data)) + data)
+        out.append(_pack_header(RES, PT.ECHO_RES, len(data)) + data)
 
     def _option(self, s: Session, packet: Packet) -> None:
         option = packet.args[0]
         if self.config.exceptions and option.lower() == b"exceptions":
             s.exceptions = True
-            self.send(s, response(P.OPTION_RES, option))
+            self.send(s, response(PT.OPTION_RES, option))
         else:
             self.error(s, ErrorCode.UNKNOWN_OPTION, "Server does not recognize given option")
 

@@ -18,7 +18,7 @@ import heapq
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from gear.protocol.constants import ErrorCode, PacketType
+from gear.protocol.constants import PT, ErrorCode, PacketType
 from gear.protocol.packets import response
 from gear.server.state import Function, Job, Session
 from gear.server.stats import Stats
@@ -109,7 +109,7 @@ class BrokerCore:
 
     def error(self, s: Session, code: str, text: str) -> None:
         """Send an ERROR packet."""
-        self.send(s, response(P.ERROR, code.encode(), text.encode()))
+        self.send(s, response(PT.ERROR, code.encode(), text.encode()))
 
     def function(self, name: bytes) -> Function:
         """The function called ``name``, created when first seen."""
@@ -140,7 +140,7 @@ class BrokerCore:
             job.stored = True
             for s in acks:
                 if s.id in self.sessions:
-                    self.send(s, response(P.JOB_CREATED, job.handle))
+                    self.send(s, response(PT.JOB_CREATED, job.handle))
             if live and not job.admitted:
                 self._admit(job)
             return
@@ -331,7 +331,7 @@ class BrokerCore:
         limit = self.config.job_retries
         if limit >= 0 and job.attempts >= max(limit, 1):
             self.stats.jobs_failed += 1
-            self._end(job, response(P.WORK_FAIL, job.handle), None)
+            self._end(job, response(PT.WORK_FAIL, job.handle), None)
             return
         self.stats.jobs_requeued += 1
         self._enqueue(job, head=True)
@@ -360,7 +360,7 @@ class BrokerCore:
         if job is None:
             return False
         self.stats.jobs_cancelled += 1
-        fail = response(P.WORK_FAIL, job.handle)
+        fail = response(PT.WORK_FAIL, job.handle)
         if job.worker is not None:
             for client in job.clients:
                 self.send(client, fail)
@@ -439,7 +439,7 @@ class BrokerCore:
         job.timer_seq += 1
         self.stats.jobs_timed_out += 1
         self.stats.jobs_failed += 1
-        self._end(job, response(P.WORK_FAIL, job.handle), None)
+        self._end(job, response(PT.WORK_FAIL, job.handle), None)
 
     # ---------------------------------------------------------------- misc --
     def running_count(self) -> int:

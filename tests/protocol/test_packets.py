@@ -243,3 +243,11 @@ def test_local_error_is_not_a_remote_error() -> None:
     assert isinstance(info.value, ProtocolError)
     assert isinstance(info.value, GearError)
     assert not isinstance(info.value, RemoteProtocolError)
+
+
+def test_plain_int_packet_numbers_match_the_enum() -> None:
+    """constants.PT (plain ints for hot paths) names every PacketType with its number."""
+    from gear.protocol.constants import PT
+
+    plain = {name: value for name, value in vars(PT).items() if name.isupper()}
+    assert plain == {member.name: member.value for member in PacketType}
