@@ -298,25 +298,30 @@ class Broker(BrokerCore):
 
     def _assign(self, s: Session, job: Job, grab_type: int) -> None:
         f = job.function
+        handle = job.handle
         job.worker = s
         job.attempts += 1
         now = self.clock()
         job.started = now
         s.state_since = now
         f.running += 1
-        s.running[job.handle] = job
+        s.running[handle] = job
         if job.stored or job.acks is not None:
             self.store.started(job)
-        timeout = s.abilities.get(f, 0.0)
+        timeout = s.abilities[f]
         if timeout:
             self._push_timer(now + timeout, TIMER_TIMEOUT, job)
         if grab_type == PT.GRAB_JOB:
-            out = response(PT.JOB_ASSIGN, job.handle, f.name, job.data)
+            ptype, body = PT.JOB_ASSIGN, b"\0".join((handle, f.name, job.data))
         elif grab_type == PT.GRAB_JOB_ALL and job.reducer:
-            out = response(PT.JOB_ASSIGN_ALL, job.handle, f.name, job.unique, job.reducer, job.data)
+            ptype = PT.JOB_ASSIGN_ALL
+            body = b"\0".join((handle, f.name, job.unique, job.reducer, job.data))
         else:
-            out = response(PT.JOB_ASSIGN_UNIQ, job.handle, f.name, job.unique, job.data)
-        self.send(s, out)
+            ptype, body = PT.JOB_ASSIGN_UNIQ, b"\0".join((handle, f.name, job.unique, job.data))
+        out = s.out
+        if not out:
+            self.dirty.append(s)
+        out.append(_pack_header(RES, ptype, len(body)) + body)
 
     # -------------------------------------------------------- work results --
     def _work_update(self, s: Session, packet: Packet) -> None:
@@ -337,24 +342,32 @@ class Broker(BrokerCore):
         self.error(s, ErrorCode.JOB_NOT_FOUND, _UNKNOWN_JOB_TEXT.get(ptype, _UNKNOWN_JOB_DEFAULT))
 
     def _work_end(self, s: Session, packet: Packet) -> None:
-        job = s.running.pop(packet.args[0], None)
+        ptype, args = packet
+        job = s.running.pop(args[0], None)
         if job is None:
-            self._unknown_job(s, packet.type)
+            self._unknown_job(s, ptype)
             return
         job.function.running -= 1
         job.worker = None
         job.timer_seq += 1
         s.state_since = self.clock()
-        out = response(packet.type, *packet.args)
-        if packet.type == PT.WORK_COMPLETE:
-            self.stats.jobs_completed += 1
-            self._end(job, out, out)
-        elif packet.type == PT.WORK_FAIL:
-            self.stats.jobs_failed += 1
-            self._end(job, out, out)
+        stats = self.stats
+        if ptype == PT.WORK_COMPLETE:
+            stats.jobs_completed += 1
+        elif ptype == PT.WORK_FAIL:
+            stats.jobs_failed += 1
         else:
-            self.stats.jobs_exceptions += 1
-            self._end(job, response(PT.WORK_FAIL, job.handle), out)
+            stats.jobs_exceptions += 1
+        if job.clients:
+            out = response(ptype, *args)
+            if ptype == PT.WORK_EXCEPTION:
+                self._end(job, response(PT.WORK_FAIL, job.handle), out)
+            else:
+                self._end(job, out, out)
+            return
+        if job.stored or job.acks is not None:
+            self.store.remove(job)
+        self._forget(job)
 
     def _detach_client(self, job: Job, s: Session) -> None:
         if s in job.clients:

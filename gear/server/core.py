@@ -343,7 +343,7 @@ class BrokerCore:
                 self.send(client, with_exceptions)
             else:
                 self.send(client, plain)
-        if job.background:
+        if job.stored or job.acks is not None:
             self.store.remove(job)
         self._forget(job)
 
@@ -366,9 +366,10 @@ class BrokerCore:
                 self.send(client, fail)
                 client.waiting.pop(job.handle, None)
             job.clients = []
-            if job.background:
+            if job.stored or job.acks is not None:
                 self.store.remove(job)
-                job.background = False
+                job.stored = False
+            job.background = False
             f = job.function
             if job.key and f.uniques.get(job.key) is job:
                 del f.uniques[job.key]
