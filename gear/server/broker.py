@@ -159,7 +159,7 @@ class Broker(BrokerCore):
         reducer: bytes = b"",
     ) -> Job | None:
         """Create a job (or join an existing one with the same unique) for ``s``."""
-        if len(unique) > MAX_UNIQUE or len(name) > MAX_FUNCTION or not name:
+        if not 0 < len(name) <= MAX_FUNCTION or len(unique) > MAX_UNIQUE:
             self._invalid_submit(s, name, unique)
             return None
         f = self.functions.get(name) or self.function(name)
@@ -174,7 +174,7 @@ class Broker(BrokerCore):
             self.error(s, ErrorCode.QUEUE_ERROR, "Job queue is full")
             return None
         self._next_id += 1
-        handle = b"%s%d" % (self.config.handle_prefix, self._next_id)
+        handle = b"%s%d" % (self._handle_prefix, self._next_id)
         now = self.clock()
         job = Job(handle, f, unique, key, data, priority, background, now)
         self.jobs[handle] = job
@@ -188,7 +188,7 @@ class Broker(BrokerCore):
             job.reducer = reducer
         if when:
             job.when = when
-        if background and self.store.durable:
+        if background and self._durable:
             job.acks = [s]
             self.store.add(job, lambda error: self._stored(job, error))
             return job
@@ -200,8 +200,13 @@ class Broker(BrokerCore):
         if when > now:
             f.scheduled += 1
             self._push_timer(when, TIMER_DUE, job)
-        else:
-            self._enqueue(job, head=False)
+            return job
+        # _enqueue(job, head=False), inlined: this is the path of every new job
+        job.queued = True
+        f.queues[priority].append(job)
+        f.queued[priority] += 1
+        if f.sleepers:
+            self._wake(f)
         return job
 
     def _invalid_submit(self, s: Session, name: bytes, unique: bytes) -> None:
@@ -214,7 +219,7 @@ class Broker(BrokerCore):
 
     def _coalesce(self, s: Session, job: Job, background: bool) -> None:
         if background:
-            if self.store.durable and not job.stored:
+            if self._durable and not job.stored:
                 self._pin_durably(s, job)
                 return
             job.background = True

@@ -76,6 +76,9 @@ class BrokerCore:
         self.config = config
         self.clock = clock
         self.store: Store = store or MemoryStore()
+        #: the store's ``durable`` and the config's handle prefix, read on every submit
+        self._durable = self.store.durable
+        self._handle_prefix = config.handle_prefix
         #: functions by name, in the order they were first seen
         self.functions: dict[bytes, Function] = {}
         #: every live job by handle
