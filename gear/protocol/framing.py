@@ -39,6 +39,9 @@ _ECHO_REQ = int(PacketType.ECHO_REQ)
 _ECHO_RES_HEAD = RES + int(PacketType.ECHO_RES).to_bytes(4, "big")
 #: arguments per type number, with -1 for the unused number 0
 _NARGS = (-1, *ARG_COUNT[1:])
+#: the same for a server's decoder, where ECHO_REQ takes the echo fast path
+_ECHO_RUN = -2
+_NARGS_SERVER = tuple(_ECHO_RUN if n == _ECHO_REQ else count for n, count in enumerate(_NARGS))
 #: builds a Packet without NamedTuple's Python-level __new__ (hot path)
 _new_packet = tuple.__new__
 
@@ -183,7 +186,7 @@ class Decoder:
         size_buf = len(buf)
         expect = self.expect
         limit = self.max_packet_size
-        nargs_of = _NARGS
+        nargs_of = _NARGS_SERVER if expect == REQ else _NARGS
         try:
             while True:
                 if size_buf - pos < HEADER_SIZE:
@@ -198,9 +201,6 @@ class Decoder:
                         break
                     pos = self._pos
                     continue
-                if ptype == _ECHO_REQ and expect == REQ:
-                    pos = self._echo_run(pos, append)
-                    continue
                 nargs = nargs_of[ptype] if ptype <= _MAX_TYPE else -1
                 if nargs == 1:
                     args: tuple[bytes, ...] = (buf[pos + HEADER_SIZE : end],)
@@ -211,6 +211,9 @@ class Decoder:
                         self.next_event()  # raises: too few arguments
                 elif nargs == 0:
                     args = ()
+                elif nargs == _ECHO_RUN:
+                    pos = self._echo_run(pos, append)
+                    continue
                 else:
                     self._pos = end
                     raise RemoteProtocolError(f"unknown packet type {ptype}")

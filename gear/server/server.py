@@ -102,7 +102,10 @@ class GearProtocol(asyncio.Protocol):
             log.exception("internal error on connection from %s; closing it", session.peer)
             self.broker.send(session, _error("SERVER_ERROR", "internal error, see server log"))
             session.closing = True
-        self.server.schedule_flush()
+        server = self.server
+        if not server.flush_pending:  # schedule_flush(), inlined on the hot path
+            server.flush_pending = True
+            server.loop.call_soon(server.flush)
 
     def _protocol_error(self, session: Session, exc: RemoteProtocolError) -> None:
         log.info("protocol error from %s: %s", session.peer, exc)
@@ -172,7 +175,8 @@ class Server:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._clock = clock
-        self._flush_pending = False
+        #: a flush is scheduled for the end of this loop iteration
+        self.flush_pending = False
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def start(self) -> None:
@@ -240,15 +244,19 @@ class Server:
         (a worker's NOOPs, a client's JOB_CREATEDs) into one write each:
         write syscalls were half the server's time under load (py-spy).
         """
-        if not self._flush_pending:
-            self._flush_pending = True
-            loop = self._loop
-            assert loop is not None, "start() first"
-            loop.call_soon(self.flush)
+        if not self.flush_pending:
+            self.flush_pending = True
+            self.loop.call_soon(self.flush)
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The event loop the server runs in (set by ``start``)."""
+        assert self._loop is not None, "start() first"
+        return self._loop
 
     def flush(self) -> None:
         """Write every session's pending bytes, then re-arm the timer."""
-        self._flush_pending = False
+        self.flush_pending = False
         broker = self.broker
         dirty = broker.dirty
         if dirty:
