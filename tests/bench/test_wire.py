@@ -12,7 +12,7 @@ import pytest
 
 from gear.bench.bulk import BulkClient, complete_end
 from gear.bench.wire import GRAB, PRE_SLEEP, Client, Tally, Worker
-from gear.protocol import REQ, Decoder, Packet, PacketType, response
+from gear.protocol import NEED_DATA, REQ, Decoder, Packet, PacketType, response
 
 
 class FakeTransport:
@@ -32,12 +32,16 @@ class FakeTransport:
         self.closed = True
 
     def packets(self) -> list[Packet]:
+        """Every packet written, one by one (next_event: no echo-run folding)."""
         decoder = Decoder(expect=REQ, allow_text=False)
         decoder.feed(self.data)
-        events, error = decoder.read_events()
-        assert error is None and not decoder.trailing
+        events: list[Packet] = []
+        while (event := decoder.next_event()) is not NEED_DATA:
+            assert isinstance(event, Packet)
+            events.append(event)
+        assert not decoder.trailing
         self.data = b""
-        return events  # type: ignore[return-value]
+        return events
 
 
 def connect(proto: Client | Worker) -> FakeTransport:
