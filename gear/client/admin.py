@@ -27,6 +27,7 @@ from gear.protocol.admin_replies import (
     ERRORS,
     AdminError,
     ClientJob,
+    FunctionCounters,
     FunctionCreated,
     FunctionDropped,
     FunctionStatus,
@@ -317,6 +318,10 @@ class AsyncAdminClient:
         """gear's ``show workers``: workers with state and running handles."""
         return await self._rows("show workers", WorkerDetail)
 
+    async def show_functions(self) -> tuple[FunctionCounters, ...]:
+        """gear's ``show functions``: jobs in and out per function since it was created."""
+        return await self._rows("show functions", FunctionCounters)
+
     async def show_maxqueue(self) -> tuple[MaxQueue, ...]:
         """gear's ``show maxqueue``: the queue limits set."""
         return await self._rows("show maxqueue", MaxQueue)
@@ -463,6 +468,10 @@ class AdminClient:
     def show_workers(self) -> tuple[WorkerDetail, ...]:
         """See ``AsyncAdminClient.show_workers``."""
         return self._runner.run(self._client.show_workers())
+
+    def show_functions(self) -> tuple[FunctionCounters, ...]:
+        """See ``AsyncAdminClient.show_functions``."""
+        return self._runner.run(self._client.show_functions())
 
     def show_maxqueue(self) -> tuple[MaxQueue, ...]:
         """See ``AsyncAdminClient.show_maxqueue``."""

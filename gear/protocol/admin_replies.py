@@ -25,6 +25,7 @@ from gear.errors import GearError, RemoteProtocolError
 from gear.protocol.admin import is_block_command
 from gear.protocol.admin_rows import (
     ClientJob,
+    FunctionCounters,
     FunctionCreated,
     FunctionDropped,
     FunctionStatus,
@@ -54,6 +55,7 @@ __all__ = [
     "ERRORS",
     "AdminError",
     "ClientJob",
+    "FunctionCounters",
     "FunctionCreated",
     "FunctionDropped",
     "FunctionStatus",
@@ -84,6 +86,7 @@ __all__ = [
     "parse_perl_jobs",
     "parse_priority_status",
     "parse_reply",
+    "parse_show_functions",
     "parse_show_jobs",
     "parse_show_maxqueue",
     "parse_show_queue",
@@ -313,6 +316,11 @@ def parse_show_workers(lines: Sequence[str]) -> tuple[WorkerDetail, ...]:
     return _tsv("show workers", WorkerDetail, *converters)(lines)
 
 
+def parse_show_functions(lines: Sequence[str]) -> tuple[FunctionCounters, ...]:
+    """Rows of gear's ``show functions`` block."""
+    return _tsv("show functions", FunctionCounters, str, int, int)(lines)
+
+
 def parse_show_maxqueue(lines: Sequence[str]) -> tuple[MaxQueue, ...]:
     """Rows of gear's ``show maxqueue`` block."""
     return _tsv("show maxqueue", MaxQueue, str, int, int, int)(lines)
@@ -419,6 +427,7 @@ PARSERS: dict[str, Parser] = {
     "show unique jobs": _block(parse_show_unique_jobs),
     "show queue": _block(parse_show_queue),
     "show workers": _block(parse_show_workers),
+    "show functions": _block(parse_show_functions),
     "show maxqueue": _block(parse_show_maxqueue),
     "stats": _block(parse_stats),
     "jobs": _block(parse_perl_jobs),

@@ -118,6 +118,15 @@ class WorkerDetail:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class FunctionCounters:
+    """A ``show functions`` line (gear): jobs in and out since the function was created."""
+
+    function: str
+    submitted: int
+    finished: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class MaxQueue:
     """A ``show maxqueue`` line (gear); 0 = unlimited."""
 
@@ -226,6 +235,7 @@ Row = (
     | UniqueJob
     | QueuedJob
     | WorkerDetail
+    | FunctionCounters
     | MaxQueue
     | Stat
     | PerlJob

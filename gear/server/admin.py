@@ -3,7 +3,7 @@
 Strategy: ``AdminCommands.run(session, line)`` parses one line and returns
 the reply bytes.  Replies to C gearmand's commands are byte-identical to
 gearmand 1.1.20 (each branch below names the command it mirrors); gear's
-extensions (``show queue``, ``show workers``, ``show maxqueue``, ``stats``,
+extensions (``show queue``, ``show workers``, ``show functions``, ``show maxqueue``, ``stats``,
 ``shutdown``) use new words so that no existing reply changes shape.  Their
 formats are documented in docs/admin-protocol.md.  Values that may hold
 spaces, tabs or newlines (uniques) are percent-escaped in extension replies.
@@ -122,6 +122,13 @@ class AdminCommands:
             return self._show_queue(words[2] if len(words) > 2 else None)
         if what == [b"workers"]:
             return self._show_workers()
+        if what == [b"functions"]:
+            return fmt.block(
+                [
+                    b"%s\t%d\t%d" % (f.name, f.submitted, f.finished)
+                    for f in self.broker.functions.values()
+                ]
+            )
         if what == [b"maxqueue"]:
             return fmt.block(
                 [

@@ -184,6 +184,7 @@ class Broker(BrokerCore):
             job.clients.append(s)
             s.waiting[handle] = job
         self.stats.jobs_submitted += 1
+        f.submitted += 1
         if reducer:
             job.reducer = reducer
         if when:

@@ -239,6 +239,7 @@ class BrokerCore:
         million jobs drains, their memory goes back (gearmand #284).
         """
         f = job.function
+        f.finished += 1
         jobs = self.jobs
         del jobs[job.handle]
         if job.key and f.uniques.get(job.key) is job:

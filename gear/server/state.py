@@ -101,6 +101,7 @@ class Function:
 
     __slots__ = (
         "dead",
+        "finished",
         "max_queue",
         "name",
         "promised",
@@ -109,6 +110,7 @@ class Function:
         "running",
         "scheduled",
         "sleepers",
+        "submitted",
         "uniques",
         "workers",
     )
@@ -120,6 +122,9 @@ class Function:
         self.queues: tuple[deque[Job], deque[Job], deque[Job]] = (deque(), deque(), deque())
         #: live queued jobs per priority (runnable now)
         self.queued = [0, 0, 0]
+        #: jobs created for it, and jobs of it that ended, since it was created
+        self.submitted = 0
+        self.finished = 0
         #: entries per priority deque that are no longer queued (skipped, swept)
         self.dead = [0, 0, 0]
         #: jobs waiting for their time (epoch / scheduled)

@@ -24,6 +24,7 @@ from gear.client.admin import AsyncAdminClient
 from gear.errors import ConnectError, ProtocolError
 from gear.protocol.admin_replies import (
     AdminError,
+    FunctionCounters,
     FunctionStatus,
     JobInfo,
     PerlJob,
@@ -61,6 +62,8 @@ class ServerReading:
     workers: tuple[WorkerInfo, ...] | None = None
     worker_details: tuple[WorkerDetail, ...] | None = None
     stats: dict[str, str] | None = None
+    #: gear's ``show functions``: per-function jobs in and out (exact rates)
+    function_counters: tuple[FunctionCounters, ...] | None = None
     #: gear's ``show queue``: all jobs (``queue_complete``) or the selected function's
     queue: tuple[QueuedJob, ...] | None = None
     queue_complete: bool = False
@@ -138,6 +141,7 @@ class ServerPoller:
             if caps.show_workers
             else None,
             stats=await self._optional(client.stats()) if caps.stats else None,
+            function_counters=await self._optional(client.show_functions()) if caps.stats else None,
             queue=queue,
             queue_complete=complete,
             show_jobs=await self._optional(client.show_jobs()) if caps.show_jobs else None,

@@ -1,8 +1,10 @@
 """Jobs per second, per server and per function, from two refreshes.
 
 Strategy: gear's ``stats`` counts every job submitted and finished, so the
-server-wide rates are exact differences of counters.  No server counts per
-function, so per-function rates are worked out, never guessed:
+server-wide rates are exact differences of counters, and gear's ``show
+functions`` does the same per function: with it, every rate is exact.  A
+server without it (an older gear) gets per-function rates worked out, never
+guessed:
 
 1. *Seen* jobs: when the whole queue was listed (``show queue``) at both
    refreshes, a handle that appeared is a job in, one that vanished a job out.
@@ -51,6 +53,8 @@ class RateInput:
     handles: Mapping[str, str] | None = None
     #: ``show workers`` rows; None without it
     workers: tuple[WorkerDetail, ...] | None = None
+    #: function -> (submitted, finished) from ``show functions``; None without it
+    function_counters: Mapping[str, tuple[int, int]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +95,9 @@ def estimate(prev: RateInput | None, cur: RateInput) -> ServerRates:
     if dt <= 0 or d_in < 0 or d_out < 0:
         return pending
     total = Rates(d_in / dt, d_out / dt, Quality.EXACT)
+    exact = _from_function_counters(prev, cur, dt)
+    if exact is not None:
+        return ServerRates(total, exact, Rates(0.0, 0.0, Quality.EXACT))
     if prev.handles is None or cur.handles is None:
         if d_in == d_out == 0:  # nothing moved anywhere: every function is at 0
             return ServerRates(total, default=Rates(0.0, 0.0, Quality.EXACT))
@@ -120,6 +127,26 @@ def estimate(prev: RateInput | None, cur: RateInput) -> ServerRates:
         for n in set(seen_in) | set(seen_out) | bounded
     }
     return ServerRates(total, functions, Rates(0.0, 0.0, default))
+
+
+def _from_function_counters(prev: RateInput, cur: RateInput, dt: float) -> dict[str, Rates] | None:
+    """Exact per-function rates from two ``show functions`` readings, if both exist.
+
+    A function that appeared since the previous reading counts from 0 (the
+    server creates its counters with it); one whose counters went backwards
+    was dropped and created again, and its rates wait for the next reading.
+    """
+    if prev.function_counters is None or cur.function_counters is None:
+        return None
+    rates: dict[str, Rates] = {}
+    for name, (submitted, finished) in cur.function_counters.items():
+        before_in, before_out = prev.function_counters.get(name, (0, 0))
+        d_in, d_out = submitted - before_in, finished - before_out
+        if d_in < 0 or d_out < 0:
+            rates[name] = Rates(quality=Quality.PENDING)
+        else:
+            rates[name] = Rates(d_in / dt, d_out / dt, Quality.EXACT)
+    return rates
 
 
 def _active_functions(prev: RateInput, cur: RateInput, dt: float) -> set[str] | None:

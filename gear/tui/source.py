@@ -156,6 +156,9 @@ class AdminClientSource:
             counters=counters_from_stats(reading.stats) if reading.stats is not None else None,
             handles=handles,
             workers=reading.worker_details,
+            function_counters=None
+            if reading.function_counters is None
+            else {c.function: (c.submitted, c.finished) for c in reading.function_counters},
         )
         found = estimate(self._previous.get(address), current)
         self._previous[address] = current

@@ -285,3 +285,11 @@ def test_command_key(words: str, key: str) -> None:
 def test_non_utf8_bytes_survive() -> None:
     reply, _ = read("show unique jobs", b"\xff\xfe\n.\n")
     assert reply.lines[0].encode(ar.ENCODING, ar.ERRORS) == b"\xff\xfe"
+
+
+def test_show_functions_rows() -> None:
+    rows = ar.parse_show_functions(["fa\t3\t2", "fb\t0\t0"])
+    assert rows == (
+        ar.FunctionCounters(function="fa", submitted=3, finished=2),
+        ar.FunctionCounters(function="fb", submitted=0, finished=0),
+    )

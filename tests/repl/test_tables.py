@@ -126,3 +126,13 @@ def test_wide_tables_cut_text_columns_to_fit() -> None:
     assert lines[1].endswith("u…")
     assert tables.fit([5, 30, 3], [False, False, True], 20) == [5, 8, 3]
     assert tables.fit([5, 5], [True, True], 4) == [5, 5]
+
+
+def test_every_row_type_of_the_parsers_has_columns() -> None:
+    """A new reply row type without a column spec would print blank lines."""
+    import typing
+
+    from gear.cli.repl.tables import COLUMNS
+    from gear.protocol import admin_replies as ar
+
+    assert set(typing.get_args(ar.Row)) <= set(COLUMNS)

@@ -454,3 +454,18 @@ async def test_many_clients_in_parallel(server: Server) -> None:
 
     results = await asyncio.gather(serve_jobs(), *(one(i) for i in range(50)))
     assert sorted(results[1:]) == sorted((b"job-%d" % i)[::-1] for i in range(50))
+
+
+async def test_show_functions_counts_jobs_in_and_out_per_function(server: Server) -> None:
+    """gear's ``show functions``: FUNCTION, jobs submitted, finished (coalescing adds none)."""
+    c = await connect(server)
+    h = await submit(c, b"fa", b"x", b"u")
+    await submit(c, b"fa", b"x", b"u")
+    await submit(c, b"fb", b"y", ptype=P.SUBMIT_JOB_BG)
+    w = await worker(server, b"fa")
+    await grab(w)
+    await w.send(P.WORK_COMPLETE, h, b"")
+    await barrier(w)
+    reply = await (await connect(server)).admin("show functions")
+    lines = sorted(reply.decode().splitlines()[:-1])
+    assert lines == ["fa\t1\t1", "fb\t1\t0"]

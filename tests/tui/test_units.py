@@ -292,3 +292,25 @@ def test_the_plain_snapshot_path_loads_no_textual() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"  # `gear top --once` starts no terminal UI
+
+
+def test_function_counters_make_every_per_function_rate_exact() -> None:
+    """gear's ``show functions``: exact rates even when many functions were busy."""
+    prev = RateInput(taken=10, counters=(10, 4), function_counters={"a": (6, 2), "b": (4, 2)})
+    cur = RateInput(
+        taken=12,
+        counters=(20, 14),
+        function_counters={"a": (10, 8), "b": (8, 4), "new": (2, 2)},
+    )
+    found = estimate(prev, cur)
+    assert found.of("a") == Rates(2.0, 3.0, Quality.EXACT)
+    assert found.of("b") == Rates(2.0, 1.0, Quality.EXACT)
+    assert found.of("new") == Rates(1.0, 1.0, Quality.EXACT), "a new function counts from 0"
+    assert found.of("idle") == Rates(0.0, 0.0, Quality.EXACT)
+
+
+def test_function_counters_that_went_back_wait_for_the_next_reading() -> None:
+    """A function dropped and created again between two readings restarts its counters."""
+    prev = RateInput(taken=1, counters=(9, 9), function_counters={"a": (9, 9)})
+    cur = RateInput(taken=2, counters=(10, 10), function_counters={"a": (1, 1)})
+    assert estimate(prev, cur).of("a").quality is Quality.PENDING

@@ -153,6 +153,12 @@ SPECS: tuple[Spec, ...] = (
         pattern=Arg.WORKER,
     ),
     Spec(
+        "show functions",
+        "Jobs submitted and finished per function since it was created (gear).",
+        kinds=frozenset({ServerKind.GEAR}),
+        rows=ar.FunctionCounters,
+    ),
+    Spec(
         "show maxqueue",
         "Queue limits per function (gear).",
         kinds=frozenset({ServerKind.GEAR}),

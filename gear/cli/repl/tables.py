@@ -87,6 +87,7 @@ COLUMNS: dict[type, tuple[Column, ...]] = {
         _num("connected_seconds", "CONNECTED"),
         _attr("functions"),
     ),
+    ar.FunctionCounters: (_attr("function"), *_nums("submitted", "finished")),
     ar.MaxQueue: (_attr("function"), *_nums("high", "normal", "low")),
     ar.Stat: (_attr("name"), _attr("value")),
     ar.PerlJob: (_attr("function"), _attr("unique"), _attr("worker"), _num("listeners")),
