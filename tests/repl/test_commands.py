@@ -119,7 +119,7 @@ def test_completion_tree_commands_in_table_order() -> None:
     tree = c.completion_tree(live())
     top = list(tree)
     assert top.index("status") < top.index("stats")
-    assert set(tree["show"]) == {"jobs", "unique", "queue", "workers", "maxqueue"}
+    assert set(tree["show"]) == {"jobs", "unique", "queue", "workers", "functions", "maxqueue"}
     assert tree["show"]["unique"] == {"jobs": {"--sort": {"unique": None}}}
 
 
