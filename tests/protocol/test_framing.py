@@ -477,3 +477,30 @@ def test_read_events_reports_a_fatal_error_after_the_good_events() -> None:
     events, error = decoder.read_events()
     assert events == [Packet(PacketType.GRAB_JOB, ())]
     assert error is not None and error.fatal and error.error_code == ErrorCode.INVALID_MAGIC
+
+
+def test_a_uniform_run_of_echoes_is_answered_whole() -> None:
+    """Same-size pings, payloads that look like headers, and a partial one after them."""
+    tricky = request(PacketType.ECHO_REQ, b"x" * 12)[:12]  # a payload equal to a header
+    payloads = [tricky, b"\0REQ\0\0\0\x10\0\0\0\x0c", b"y" * 12] * 5
+    stream = b"".join(request(PacketType.ECHO_REQ, p) for p in payloads)
+    partial = request(PacketType.ECHO_REQ, b"z" * 12)[:7]
+    decoder = Decoder()
+    decoder.feed(stream + partial)
+    events, error = decoder.read_events()
+    assert error is None
+    assert events == [EchoReplies(b"".join(response(PacketType.ECHO_RES, p) for p in payloads))]
+    assert decoder.trailing == partial
+
+
+def test_a_run_of_echoes_then_another_packet_falls_back_packet_by_packet() -> None:
+    echoes = [request(PacketType.ECHO_REQ, b"a" * 8)] * 3
+    other = request(PacketType.SUBMIT_JOB, b"f", b"", b"d" * 5)  # same length, not an echo
+    decoder = Decoder()
+    decoder.feed(b"".join(echoes) + other)
+    events, error = decoder.read_events()
+    assert error is None
+    assert events == [
+        EchoReplies(response(PacketType.ECHO_RES, b"a" * 8) * 3),
+        Packet(PacketType.SUBMIT_JOB, (b"f", b"", b"d" * 5)),
+    ]
