@@ -295,12 +295,13 @@ class Broker(BrokerCore):
                 if f.sleepers and f.runnable > f.promised:
                     self._wake(f)
         else:
-            self._stop_sleeping(s)
+            if s.sleeping:
+                self._stop_sleeping(s)
             job = self._next_job(s)
         if job is None:
             self.send(s, _NO_JOB)
             return
-        self._assign(s, job, packet.type)
+        self._assign(s, job, packet[0])
 
     def _assign(self, s: Session, job: Job, grab_type: int) -> None:
         f = job.function

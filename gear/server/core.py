@@ -258,11 +258,12 @@ class BrokerCore:
         n = len(funcs)
         if n == 1:  # the common case, without the rotation arithmetic
             f = funcs[0]
-            counts = f.queued
-            for priority in (0, 1, 2):
-                if counts[priority]:
-                    return self._pop(f, priority)
-            return None
+            high, normal, low = f.queued
+            if normal and not high:
+                return self._pop(f, 1)
+            if high:
+                return self._pop(f, 0)
+            return self._pop(f, 2) if low else None
         start = s.rr
         for priority in (0, 1, 2):
             for i in range(n):
