@@ -246,9 +246,10 @@ class BrokerCore:
             del f.uniques[job.key]
             if not f.uniques:
                 f.uniques = {}
-        for client in job.clients:
-            client.waiting.pop(job.handle, None)
-        job.clients = []
+        if job.clients:
+            for client in job.clients:
+                client.waiting.pop(job.handle, None)
+            job.clients = []
         if not jobs:
             self.jobs = {}
 
