@@ -19,10 +19,29 @@ from typing import IO
 
 import pytest
 
+from gear import build
 from gear.server import Server, ServerConfig
 from gear.testing import running_server
 
 GEARMAND = "/usr/sbin/gearmand"
+
+
+def pytest_report_header() -> str:
+    return f"gear server hot path: {build.describe()}"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Refuse to test stale compiled modules, or another build than GEAR_EXPECT_BUILD."""
+    expected = os.environ.get("GEAR_EXPECT_BUILD")
+    if expected and build.describe() != expected:
+        pytest.exit(f"GEAR_EXPECT_BUILD={expected!r} but this is {build.describe()!r}", returncode=4)
+    stale = build.stale_modules()
+    if stale:
+        pytest.exit(
+            f"compiled modules older than their source: {', '.join(stale)}; "
+            "rebuild them (pip install -e .) or remove the .so files",
+            returncode=4,
+        )
 
 
 def require_peer(name: str, available: bool, hint: str) -> None:

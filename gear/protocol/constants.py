@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import struct
 from enum import IntEnum
+from typing import Final
 
 #: 12-byte header: magic, packet type, body length (all big-endian)
 HEADER = struct.Struct(">4sII")
@@ -75,48 +76,48 @@ class PT:
     ``tests/protocol/test_packets.py`` checks they equal PacketType.
     """
 
-    CAN_DO = 1
-    CANT_DO = 2
-    RESET_ABILITIES = 3
-    PRE_SLEEP = 4
-    UNUSED = 5
-    NOOP = 6
-    SUBMIT_JOB = 7
-    JOB_CREATED = 8
-    GRAB_JOB = 9
-    NO_JOB = 10
-    JOB_ASSIGN = 11
-    WORK_STATUS = 12
-    WORK_COMPLETE = 13
-    WORK_FAIL = 14
-    GET_STATUS = 15
-    ECHO_REQ = 16
-    ECHO_RES = 17
-    SUBMIT_JOB_BG = 18
-    ERROR = 19
-    STATUS_RES = 20
-    SUBMIT_JOB_HIGH = 21
-    SET_CLIENT_ID = 22
-    CAN_DO_TIMEOUT = 23
-    ALL_YOURS = 24
-    WORK_EXCEPTION = 25
-    OPTION_REQ = 26
-    OPTION_RES = 27
-    WORK_DATA = 28
-    WORK_WARNING = 29
-    GRAB_JOB_UNIQ = 30
-    JOB_ASSIGN_UNIQ = 31
-    SUBMIT_JOB_HIGH_BG = 32
-    SUBMIT_JOB_LOW = 33
-    SUBMIT_JOB_LOW_BG = 34
-    SUBMIT_JOB_SCHED = 35
-    SUBMIT_JOB_EPOCH = 36
-    SUBMIT_REDUCE_JOB = 37
-    SUBMIT_REDUCE_JOB_BACKGROUND = 38
-    GRAB_JOB_ALL = 39
-    JOB_ASSIGN_ALL = 40
-    GET_STATUS_UNIQUE = 41
-    STATUS_RES_UNIQUE = 42
+    CAN_DO: Final = 1
+    CANT_DO: Final = 2
+    RESET_ABILITIES: Final = 3
+    PRE_SLEEP: Final = 4
+    UNUSED: Final = 5
+    NOOP: Final = 6
+    SUBMIT_JOB: Final = 7
+    JOB_CREATED: Final = 8
+    GRAB_JOB: Final = 9
+    NO_JOB: Final = 10
+    JOB_ASSIGN: Final = 11
+    WORK_STATUS: Final = 12
+    WORK_COMPLETE: Final = 13
+    WORK_FAIL: Final = 14
+    GET_STATUS: Final = 15
+    ECHO_REQ: Final = 16
+    ECHO_RES: Final = 17
+    SUBMIT_JOB_BG: Final = 18
+    ERROR: Final = 19
+    STATUS_RES: Final = 20
+    SUBMIT_JOB_HIGH: Final = 21
+    SET_CLIENT_ID: Final = 22
+    CAN_DO_TIMEOUT: Final = 23
+    ALL_YOURS: Final = 24
+    WORK_EXCEPTION: Final = 25
+    OPTION_REQ: Final = 26
+    OPTION_RES: Final = 27
+    WORK_DATA: Final = 28
+    WORK_WARNING: Final = 29
+    GRAB_JOB_UNIQ: Final = 30
+    JOB_ASSIGN_UNIQ: Final = 31
+    SUBMIT_JOB_HIGH_BG: Final = 32
+    SUBMIT_JOB_LOW: Final = 33
+    SUBMIT_JOB_LOW_BG: Final = 34
+    SUBMIT_JOB_SCHED: Final = 35
+    SUBMIT_JOB_EPOCH: Final = 36
+    SUBMIT_REDUCE_JOB: Final = 37
+    SUBMIT_REDUCE_JOB_BACKGROUND: Final = 38
+    GRAB_JOB_ALL: Final = 39
+    JOB_ASSIGN_ALL: Final = 40
+    GET_STATUS_UNIQUE: Final = 41
+    STATUS_RES_UNIQUE: Final = 42
 
 
 P = PacketType
@@ -278,13 +279,13 @@ SUBMIT_TYPE: dict[tuple[Priority, bool], PacketType] = {
 class ErrorCode:
     """ERROR packet codes as C gearmand sends them (libgearman names without GEARMAN_)."""
 
-    INVALID_COMMAND = "INVALID_COMMAND"
-    INVALID_MAGIC = "INVALID_MAGIC"
-    JOB_NOT_FOUND = "JOB_NOT_FOUND"
-    QUEUE_ERROR = "QUEUE_ERROR"
-    UNKNOWN_OPTION = "UNKNOWN_OPTION"
-    ARGUMENT_TOO_LARGE = "ARGUMENT_TOO_LARGE"
-    INVALID_ARGUMENT = "INVALID_ARGUMENT"
+    INVALID_COMMAND: Final = "INVALID_COMMAND"
+    INVALID_MAGIC: Final = "INVALID_MAGIC"
+    JOB_NOT_FOUND: Final = "JOB_NOT_FOUND"
+    QUEUE_ERROR: Final = "QUEUE_ERROR"
+    UNKNOWN_OPTION: Final = "UNKNOWN_OPTION"
+    ARGUMENT_TOO_LARGE: Final = "ARGUMENT_TOO_LARGE"
+    INVALID_ARGUMENT: Final = "INVALID_ARGUMENT"
 
 
 #: protocol limits (C gearmand / libgearman)

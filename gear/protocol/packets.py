@@ -29,17 +29,19 @@ class Packet(NamedTuple):
     args: tuple[bytes, ...]
 
     @classmethod
-    def build(cls, ptype: PacketType, *args: bytes | str | int) -> Packet:
+    def build(cls, ptype: int, *args: object) -> Packet:
         """Build a packet, checking its arguments against the protocol.
 
         Args:
-            ptype: the packet type.
-            *args: one value per argument of ``ARGS[ptype]``; ``str`` is
-                encoded as UTF-8 and ``int`` as its decimal digits.
+            ptype: the packet type (a PacketType member or its number).
+            *args: one value per argument of ``ARGS[ptype]``: ``bytes``, or
+                ``str`` (encoded as UTF-8) or ``int`` (its decimal digits).
+                They are checked at run time, so the compiled build and
+                untyped callers get the same LocalProtocolError.
 
         Raises:
-            LocalProtocolError: wrong number of arguments, or a NUL byte in an
-                argument that is not the last.
+            LocalProtocolError: wrong number of arguments, an argument of
+                another type, or a NUL byte in an argument that is not the last.
         """
         names = ARGS[PacketType(ptype)]
         if len(args) != len(names):
@@ -66,7 +68,7 @@ class Packet(NamedTuple):
         return encode(magic, self.type, self.args)
 
 
-def _as_bytes(value: bytes | str | int) -> bytes:
+def _as_bytes(value: object) -> bytes:
     if isinstance(value, bytes):
         return value
     if isinstance(value, str):

@@ -24,9 +24,9 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
-from gear import __version__
+from gear import __version__, build
 from gear.errors import RemoteProtocolError
 from gear.protocol.constants import PacketType
 from gear.protocol.framing import Decoder, EchoReplies
@@ -197,7 +197,9 @@ class Server:
                 lambda: GearProtocol(self), host=host, port=port, reuse_address=True, backlog=1024
             )
             self._servers.append(srv)
-            for sock in srv.sockets:
+            # uvloop's Server.sockets is a list, not the tuple typeshed says
+            sockets: Sequence[socket.socket] = getattr(srv, "sockets")  # noqa: B009
+            for sock in sockets:
                 addr = sock.getsockname()
                 self.addresses.append((addr[0], addr[1]))
             port = self.addresses[0][1]
@@ -317,7 +319,9 @@ def _announce(server: Server) -> None:
     if all(h in ("127.0.0.1", "::1") for h, _ in server.addresses):
         hint = "; to listen on all interfaces use --listen 0.0.0.0 --listen ::"
     print(f"gear serve {__version__}: listening on {where} (pid {os.getpid()}){hint}", flush=True)
-    log.info("started, handles %s", server.broker.config.handle_prefix.decode())
+    log.info(
+        "started (%s), handles %s", build.describe(), server.broker.config.handle_prefix.decode()
+    )
 
 
 def _tune_gc() -> None:

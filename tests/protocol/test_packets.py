@@ -193,7 +193,7 @@ def test_build_converts_str_and_int() -> None:
 
 
 def test_build_accepts_int_type_number() -> None:
-    assert Packet.build(7, b"f", b"", b"d") == Packet(P.SUBMIT_JOB, (b"f", b"", b"d"))  # type: ignore[arg-type]
+    assert Packet.build(7, b"f", b"", b"d") == Packet(P.SUBMIT_JOB, (b"f", b"", b"d"))
 
 
 def test_get_unknown_name_raises() -> None:
@@ -234,7 +234,7 @@ def test_build_rejects_nul_in_non_final_argument(
 
 def test_build_rejects_other_argument_types() -> None:
     with pytest.raises(LocalProtocolError):
-        Packet.build(P.ECHO_REQ, 1.5)  # type: ignore[arg-type]
+        Packet.build(P.ECHO_REQ, 1.5)
 
 
 def test_local_error_is_not_a_remote_error() -> None:
