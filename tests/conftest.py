@@ -34,7 +34,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     """Refuse to test stale compiled modules, or another build than GEAR_EXPECT_BUILD."""
     expected = os.environ.get("GEAR_EXPECT_BUILD")
     if expected and build.describe() != expected:
-        pytest.exit(f"GEAR_EXPECT_BUILD={expected!r} but this is {build.describe()!r}", returncode=4)
+        found = build.describe()
+        pytest.exit(f"GEAR_EXPECT_BUILD={expected!r} but this is {found!r}", returncode=4)
     stale = build.stale_modules()
     if stale:
         pytest.exit(

@@ -14,11 +14,11 @@ from enum import IntEnum
 from typing import Final
 
 #: 12-byte header: magic, packet type, body length (all big-endian)
-HEADER = struct.Struct(">4sII")
-HEADER_SIZE = HEADER.size
+HEADER: Final = struct.Struct(">4sII")
+HEADER_SIZE: Final = HEADER.size
 
-REQ = b"\0REQ"
-RES = b"\0RES"
+REQ: Final = b"\0REQ"
+RES: Final = b"\0RES"
 
 
 class PacketType(IntEnum):
@@ -289,8 +289,8 @@ class ErrorCode:
 
 
 #: protocol limits (C gearmand / libgearman)
-MAX_UNIQUE = 64
-MAX_FUNCTION = 512
-MAX_HANDLE = 64
-MAX_CLIENT_ID = 127
-DEFAULT_MAX_PACKET = 64 * 1024 * 1024
+MAX_UNIQUE: Final = 64
+MAX_FUNCTION: Final = 512
+MAX_HANDLE: Final = 64
+MAX_CLIENT_ID: Final = 127
+DEFAULT_MAX_PACKET: Final = 64 * 1024 * 1024

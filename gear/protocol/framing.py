@@ -30,21 +30,23 @@ from gear.protocol.constants import (
     ErrorCode,
     PacketType,
 )
-from gear.protocol.packets import Packet
+from gear.protocol.packets import Frame, Packet
 
-_unpack_header = HEADER.unpack_from
-_MAX_TYPE = len(ARG_COUNT) - 1
-_ECHO_REQ = int(PacketType.ECHO_REQ)
-_ECHO_RES = int(PacketType.ECHO_RES)
+_unpack_header: Final = HEADER.unpack_from
+_MAX_TYPE: Final = len(ARG_COUNT) - 1
+_ECHO_REQ: Final = int(PacketType.ECHO_REQ)
+_ECHO_RES: Final = int(PacketType.ECHO_RES)
 #: an ECHO_RES header up to its length field
-_ECHO_RES_HEAD = RES + int(PacketType.ECHO_RES).to_bytes(4, "big")
+_ECHO_RES_HEAD: Final = RES + int(PacketType.ECHO_RES).to_bytes(4, "big")
 #: arguments per type number, with -1 for the unused number 0
-_NARGS = (-1, *ARG_COUNT[1:])
+_NARGS: Final = (-1, *ARG_COUNT[1:])
 #: the same for a server's decoder, where ECHO_REQ takes the echo fast path
-_ECHO_RUN = -2
-_NARGS_SERVER = tuple(_ECHO_RUN if n == _ECHO_REQ else count for n, count in enumerate(_NARGS))
+_ECHO_RUN: Final = -2
+_NARGS_SERVER: Final = tuple(
+    _ECHO_RUN if n == _ECHO_REQ else count for n, count in enumerate(_NARGS)
+)
 #: builds a Packet without NamedTuple's Python-level __new__ (hot path)
-_new_packet = tuple.__new__
+_new_packet: Final = tuple.__new__
 
 
 class NeedData:
@@ -172,15 +174,17 @@ class Decoder:
 
     def read_events(
         self,
-    ) -> tuple[list[Packet | AdminLine | EchoReplies], RemoteProtocolError | None]:
+    ) -> tuple[list[Frame | AdminLine | EchoReplies], RemoteProtocolError | None]:
         """Every complete event buffered, and the error that stopped the batch.
 
         The batch form of ``next_event`` for servers: one call per received
-        chunk instead of one per packet.  When an error is returned, the
-        events before it are valid; a non-fatal error has consumed its
-        packet, so calling again goes on after it.
+        chunk instead of one per packet.  Packets come as plain ``(type,
+        args)`` tuples (``Frame``), the other events as their named types.
+        When an error is returned, the events before it are valid; a
+        non-fatal error has consumed its packet, so calling again goes on
+        after it.
         """
-        events: list[Packet | AdminLine | EchoReplies] = []
+        events: list[Frame | AdminLine | EchoReplies] = []
         append = events.append
         buf = self._buf
         pos = self._pos
@@ -218,7 +222,7 @@ class Decoder:
                 else:
                     self._pos = end
                     raise RemoteProtocolError(f"unknown packet type {ptype}")
-                append(_new_packet(Packet, (ptype, args)))
+                append((ptype, args))
                 pos = end
             self._pos = pos
             return events, None

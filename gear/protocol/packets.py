@@ -12,12 +12,18 @@ through the same table (``packet.get("handle")``).
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 from gear.errors import LocalProtocolError
 from gear.protocol.constants import ARGS, HEADER, REQ, RES, PacketType
 
-_pack_header = HEADER.pack
+_pack_header: Final = HEADER.pack
+
+
+#: a packet as a plain ``(type, args)`` tuple: what a server's decoder hands
+#: the broker (building a NamedTuple costs more than the rest of decoding);
+#: a ``Packet`` is one too
+Frame = tuple[int, tuple[bytes, ...]]
 
 
 class Packet(NamedTuple):

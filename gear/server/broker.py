@@ -17,6 +17,7 @@ worker's functions are scanned round-robin so no function starves.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Final
 
 from gear.protocol.constants import (
     HEADER,
@@ -30,7 +31,7 @@ from gear.protocol.constants import (
     ErrorCode,
     PacketType,
 )
-from gear.protocol.packets import Packet, response
+from gear.protocol.packets import Frame, response
 from gear.server.core import TIMER_DUE, TIMER_TIMEOUT, BrokerConfig, BrokerCore, c_atoi, c_u32
 from gear.server.cron import CronError, next_run
 from gear.server.state import Function, Job, Session
@@ -39,16 +40,16 @@ from gear.server.store import Store
 __all__ = ["Broker", "BrokerConfig"]
 
 P = PacketType
-_NO_JOB = response(P.NO_JOB)
-_pack_header = HEADER.pack
+_NO_JOB: Final = response(P.NO_JOB)
+_pack_header: Final = HEADER.pack
 #: (priority, background) of the six plain submit packets, by type number
-_PLAIN_SUBMITS: dict[int, tuple[int, bool]] = {
+_PLAIN_SUBMITS: Final[dict[int, tuple[int, bool]]] = {
     int(t): (int(pr), bg) for (pr, bg), t in SUBMIT_TYPE.items()
 }
 
 
-_UNKNOWN_JOB_DEFAULT = "Job given in work result not found"
-_UNKNOWN_JOB_TEXT: dict[int, str] = {
+_UNKNOWN_JOB_DEFAULT: Final = "Job given in work result not found"
+_UNKNOWN_JOB_TEXT: Final[dict[int, str]] = {
     P.WORK_DATA: "Job does not exist on server",
     P.WORK_WARNING: "Job does not exist on server",
     P.WORK_EXCEPTION: "An exception was received for a job that does not exist",
@@ -90,16 +91,16 @@ class Broker(BrokerCore):
                 self._wake(f)
         s.out.clear()
 
-    def handle_packet(self, s: Session, packet: Packet) -> None:
+    def handle_packet(self, s: Session, packet: Frame) -> None:
         """Act on one request packet from a session."""
-        self.handlers[packet.type](s, packet)
+        self.handlers[packet[0]](s, packet)
 
-    def _not_expected(self, s: Session, packet: Packet) -> None:
+    def _not_expected(self, s: Session, packet: Frame) -> None:
         self.error(s, ErrorCode.INVALID_COMMAND, "Command not expected")
 
-    def _handler_table(self) -> list[Callable[[Session, Packet], None]]:
+    def _handler_table(self) -> list[Callable[[Session, Frame], None]]:
         """Handlers indexed by packet type number (a list: the fastest lookup)."""
-        table: dict[int, Callable[[Session, Packet], None]] = {
+        table: dict[int, Callable[[Session, Frame], None]] = {
             P.CAN_DO: self._can_do,
             P.CAN_DO_TIMEOUT: self._can_do,
             P.CANT_DO: self._cant_do,
@@ -126,7 +127,7 @@ class Broker(BrokerCore):
         return [table.get(n, self._not_expected) for n in range(max(P) + 1)]
 
     # -------------------------------------------------------------- submit --
-    def _submit(self, s: Session, packet: Packet) -> None:
+    def _submit(self, s: Session, packet: Frame) -> None:
         ptype, args = packet
         kind = _PLAIN_SUBMITS.get(ptype)
         if kind is not None:
@@ -230,14 +231,14 @@ class Broker(BrokerCore):
         self.send(s, response(PT.JOB_CREATED, job.handle))
 
     # ------------------------------------------------------------- workers --
-    def _can_do(self, s: Session, packet: Packet) -> None:
-        name = packet.args[0]
+    def _can_do(self, s: Session, packet: Frame) -> None:
+        name = packet[1][0]
         if not name or len(name) > MAX_FUNCTION:
             self.error(s, ErrorCode.INVALID_ARGUMENT, "Function name is empty or too large")
             return
         timeout = 0.0
-        if packet.type == PT.CAN_DO_TIMEOUT:
-            ms = c_atoi(packet.args[1])
+        if packet[0] == PT.CAN_DO_TIMEOUT:
+            ms = c_atoi(packet[1][1])
             timeout = max(ms, 1000) / 1000.0 if ms > 0 else 0.0
         f = self.function(name)
         if f in s.abilities:
@@ -252,13 +253,13 @@ class Broker(BrokerCore):
             if f.runnable > f.promised:
                 self._wake(f)
 
-    def _cant_do(self, s: Session, packet: Packet) -> None:
-        f = self.functions.get(packet.args[0])
+    def _cant_do(self, s: Session, packet: Frame) -> None:
+        f = self.functions.get(packet[1][0])
         if f is None or f not in s.abilities:
             return
         self._remove_abilities(s, [f])
 
-    def _reset_abilities(self, s: Session, packet: Packet) -> None:
+    def _reset_abilities(self, s: Session, packet: Frame) -> None:
         self._remove_abilities(s, list(s.abilities))
 
     def _remove_abilities(self, s: Session, funcs: list[Function]) -> None:
@@ -272,7 +273,7 @@ class Broker(BrokerCore):
             del s.running[job.handle]
             self._requeue(job)
 
-    def _pre_sleep(self, s: Session, packet: Packet) -> None:
+    def _pre_sleep(self, s: Session, packet: Frame) -> None:
         self._release(s, rewake=True)
         if s.sleeping:
             return
@@ -285,7 +286,7 @@ class Broker(BrokerCore):
         for f in s.funcs:
             f.sleepers[s] = None
 
-    def _grab(self, s: Session, packet: Packet) -> None:
+    def _grab(self, s: Session, packet: Frame) -> None:
         if s.woken:
             s.woken = False
             for f in s.funcs:
@@ -331,16 +332,16 @@ class Broker(BrokerCore):
         out.append(_pack_header(RES, ptype, len(body)) + body)
 
     # -------------------------------------------------------- work results --
-    def _work_update(self, s: Session, packet: Packet) -> None:
-        job = s.running.get(packet.args[0])
+    def _work_update(self, s: Session, packet: Frame) -> None:
+        job = s.running.get(packet[1][0])
         if job is None:
-            self._unknown_job(s, packet.type)
+            self._unknown_job(s, packet[0])
             return
-        if packet.type == PT.WORK_STATUS:
-            job.numerator = c_u32(packet.args[1])
-            job.denominator = c_u32(packet.args[2])
+        if packet[0] == PT.WORK_STATUS:
+            job.numerator = c_u32(packet[1][1])
+            job.denominator = c_u32(packet[1][2])
         if job.clients:
-            out = response(packet.type, *packet.args)
+            out = response(packet[0], *packet[1])
             for client in job.clients:
                 self.send(client, out)
 
@@ -348,7 +349,7 @@ class Broker(BrokerCore):
         """ERROR JOB_NOT_FOUND with C gearmand's text for each packet type."""
         self.error(s, ErrorCode.JOB_NOT_FOUND, _UNKNOWN_JOB_TEXT.get(ptype, _UNKNOWN_JOB_DEFAULT))
 
-    def _work_end(self, s: Session, packet: Packet) -> None:
+    def _work_end(self, s: Session, packet: Frame) -> None:
         ptype, args = packet
         job = s.running.pop(args[0], None)
         if job is None:
@@ -386,8 +387,8 @@ class Broker(BrokerCore):
             self._forget(job)
 
     # ------------------------------------------------------ status, misc ----
-    def _get_status(self, s: Session, packet: Packet) -> None:
-        handle = packet.args[0]
+    def _get_status(self, s: Session, packet: Frame) -> None:
+        handle = packet[1][0]
         job = self.jobs.get(handle)
         if job is None:
             self.send(s, response(PT.STATUS_RES, handle, b"0", b"0", b"0", b"0"))
@@ -396,8 +397,8 @@ class Broker(BrokerCore):
         num, den = str(job.numerator).encode(), str(job.denominator).encode()
         self.send(s, response(PT.STATUS_RES, handle, b"1", running, num, den))
 
-    def _get_status_unique(self, s: Session, packet: Packet) -> None:
-        unique = packet.args[0]
+    def _get_status_unique(self, s: Session, packet: Frame) -> None:
+        unique = packet[1][0]
         job = None
         for f in self.functions.values():
             job = f.uniques.get(unique)
@@ -415,24 +416,24 @@ class Broker(BrokerCore):
         )
         self.send(s, response(PT.STATUS_RES_UNIQUE, unique, *fields))
 
-    def _echo(self, s: Session, packet: Packet) -> None:
+    def _echo(self, s: Session, packet: Frame) -> None:
         data = packet[1][0]
         out = s.out
         if not out:
             self.dirty.append(s)
         out.append(_pack_header(RES, PT.ECHO_RES, len(data)) + data)
 
-    def _option(self, s: Session, packet: Packet) -> None:
-        option = packet.args[0]
+    def _option(self, s: Session, packet: Frame) -> None:
+        option = packet[1][0]
         if self.config.exceptions and option.lower() == b"exceptions":
             s.exceptions = True
             self.send(s, response(PT.OPTION_RES, option))
         else:
             self.error(s, ErrorCode.UNKNOWN_OPTION, "Server does not recognize given option")
 
-    def _set_client_id(self, s: Session, packet: Packet) -> None:
-        words = packet.args[0][:MAX_CLIENT_ID].split()
+    def _set_client_id(self, s: Session, packet: Frame) -> None:
+        words = packet[1][0][:MAX_CLIENT_ID].split()
         s.client_id = b"_".join(words) or b"-"
 
-    def _all_yours(self, s: Session, packet: Packet) -> None:
+    def _all_yours(self, s: Session, packet: Frame) -> None:
         s.all_yours = True

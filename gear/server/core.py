@@ -17,6 +17,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Final
 
 from gear.protocol.constants import PT, ErrorCode, PacketType
 from gear.protocol.packets import response
@@ -25,9 +26,9 @@ from gear.server.stats import Stats
 from gear.server.store import MemoryStore, Store, StoredJob
 
 P = PacketType
-TIMER_DUE = 0
-TIMER_TIMEOUT = 1
-_NOOP = response(P.NOOP)
+TIMER_DUE: Final = 0
+TIMER_TIMEOUT: Final = 1
+_NOOP: Final = response(P.NOOP)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,6 @@
 """The asyncio shell around the broker: sockets, timers, signals, shutdown.
 
-Strategy: one ``asyncio.Protocol`` per connection.  ``data_received`` feeds
+Strategy: one ``GearProtocol`` per connection.  ``data_received`` feeds
 the decoder, hands every complete packet (or admin line) to the broker, and
 then ``flush`` writes each session's pending bytes with one
 ``transport.write``.  Nothing here knows the protocol's rules; the broker
@@ -25,12 +25,13 @@ import socket
 import sys
 import time
 from collections.abc import Callable, Sequence
+from typing import Final, cast
 
 from gear import __version__, build
 from gear.errors import RemoteProtocolError
 from gear.protocol.constants import PacketType
-from gear.protocol.framing import Decoder, EchoReplies
-from gear.protocol.packets import Packet, response
+from gear.protocol.framing import AdminLine, Decoder, EchoReplies
+from gear.protocol.packets import Frame, response
 from gear.server.admin import AdminCommands, ServerInfo
 from gear.server.broker import Broker, BrokerConfig
 from gear.server.config import ServerConfig
@@ -40,7 +41,7 @@ from gear.server.stores import create_store
 log = logging.getLogger("gear.server")
 
 #: what ``version`` answers: C gearmand's level first, for tools that parse it
-VERSION_STRING = f"1.1.20-gear-{__version__}"
+VERSION_STRING: Final = f"1.1.20-gear-{__version__}"
 
 
 def default_handle_prefix() -> bytes:
@@ -49,8 +50,13 @@ def default_handle_prefix() -> bytes:
     return f"H:{host}-{secrets.token_hex(3)}:".encode()
 
 
-class GearProtocol(asyncio.Protocol):
-    """One accepted connection."""
+class GearProtocol:
+    """One accepted connection: asyncio's Protocol interface, without its base class.
+
+    asyncio and uvloop call these methods by name; not inheriting from
+    ``asyncio.Protocol`` lets mypyc compile this as a native class, whose
+    attribute reads are field loads instead of dictionary look-ups.
+    """
 
     __slots__ = ("admin", "broker", "decoder", "server", "session", "transport")
 
@@ -87,12 +93,14 @@ class GearProtocol(asyncio.Protocol):
                 events, error = decoder.read_events()
                 for event in events:
                     cls = event.__class__
-                    if cls is Packet:
-                        handlers[event[0]](session, event)  # type: ignore[arg-type,index]
-                    elif cls is EchoReplies:
-                        self.broker.send(session, event[0])  # type: ignore[arg-type]
+                    if cls is EchoReplies:
+                        self.broker.send(session, cast(EchoReplies, event).data)
+                    elif cls is AdminLine:
+                        line = cast(AdminLine, event).line
+                        self.broker.send(session, self.admin.run(session, line))
                     else:
-                        self.broker.send(session, self.admin.run(session, event[0]))  # type: ignore[arg-type]
+                        frame = cast(Frame, event)
+                        handlers[frame[0]](session, frame)
                 if error is None:
                     break
                 self._protocol_error(session, error)
@@ -116,6 +124,10 @@ class GearProtocol(asyncio.Protocol):
         self.broker.send(session, _error(exc.error_code, str(exc)))
         if exc.fatal:
             session.closing = True
+
+    def eof_received(self) -> bool | None:
+        """The peer shut its side: let the transport close ours."""
+        return None
 
     def pause_writing(self) -> None:
         """The peer reads slower than we write: stop reading its requests."""
@@ -194,7 +206,7 @@ class Server:
         port = self.config.port
         for host in self.config.listen:
             srv = await loop.create_server(
-                lambda: GearProtocol(self), host=host, port=port, reuse_address=True, backlog=1024
+                self._new_connection, host=host, port=port, reuse_address=True, backlog=1024
             )
             self._servers.append(srv)
             # uvloop's Server.sockets is a list, not the tuple typeshed says
@@ -205,6 +217,9 @@ class Server:
             port = self.addresses[0][1]
         self.port = port
         self.started.set()
+
+    def _new_connection(self) -> asyncio.Protocol:
+        return cast(asyncio.Protocol, GearProtocol(self))  # the interface, not the class
 
     async def serve_forever(self) -> None:
         """Serve until ``request_shutdown`` (or a signal) ends it."""
