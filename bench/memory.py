@@ -7,7 +7,8 @@ Usage::
 Starts each server on a free loopback port, reads its RSS (/proc/PID/status),
 queues N background jobs of SIZE bytes (pipelined SUBMIT_JOB_BG from one
 connection), reads the RSS again, drains every job with a pipelined worker
-(GRAB_JOB + WORK_COMPLETE), and reads the RSS a last time.  Prints one
+(GRAB_JOB + WORK_COMPLETE), waits ``--settle`` seconds, and reads the RSS a
+last time.  Prints one
 Markdown table.  Bounded by count; talks to 127.0.0.1 only.
 """
 
@@ -121,7 +122,7 @@ def wait_listening(port: int, proc: subprocess.Popen[bytes]) -> None:
     raise RuntimeError("server did not start")
 
 
-def measure(name: str, command: str, count: int, size: int) -> list[str]:
+def measure(name: str, command: str, count: int, size: int, settle: float) -> list[str]:
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
         argv = shlex.split(command.format(port=port, tmp=tmp))
@@ -132,6 +133,7 @@ def measure(name: str, command: str, count: int, size: int) -> list[str]:
             fill(port, count, size)
             full = rss(proc.pid)
             drain(port, count)
+            time.sleep(settle)  # gear hands memory back on a 1 s timer
             after = rss(proc.pid)
         finally:
             proc.terminate()
@@ -150,14 +152,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("-n", "--count", type=int, default=1_000_000)
     parser.add_argument("--size", type=int, default=64)
+    parser.add_argument(
+        "--settle", type=float, default=2.0, help="seconds to wait after the drain (default 2)"
+    )
     parser.add_argument("--gear", default=f"{sys.executable} -m gear serve --port {{port}}")
     parser.add_argument(
         "--ref", default="/usr/sbin/gearmand -L 127.0.0.1 -p {port} -t 1 -l stderr -P {tmp}/g.pid"
     )
     args = parser.parse_args()
     rows = [
-        measure("C gearmand -t 1", args.ref, args.count, args.size),
-        measure("gear serve", args.gear, args.count, args.size),
+        measure("C gearmand -t 1", args.ref, args.count, args.size, args.settle),
+        measure("gear serve", args.gear, args.count, args.size, args.settle),
     ]
     print(f"{args.count:,} background jobs of {args.size} bytes, queued then drained")
     print("| server | RSS idle MiB | RSS queued MiB | bytes per queued job | RSS after drain MiB |")

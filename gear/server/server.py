@@ -35,6 +35,7 @@ from gear.protocol.packets import Frame, response
 from gear.server.admin import AdminCommands, ServerInfo
 from gear.server.broker import Broker, BrokerConfig
 from gear.server.config import ServerConfig
+from gear.server.memory import MemoryReleaser
 from gear.server.state import Session
 from gear.server.stores import create_store
 
@@ -42,6 +43,8 @@ log = logging.getLogger("gear.server")
 
 #: what ``version`` answers: C gearmand's level first, for tools that parse it
 VERSION_STRING: Final = f"1.1.20-gear-{__version__}"
+#: how often the jobs held are compared with their high point (gear.server.memory)
+MEMORY_POLL_SECONDS: Final = 1.0
 
 
 def default_handle_prefix() -> bytes:
@@ -194,6 +197,9 @@ class Server:
         #: a flush is scheduled for the end of this loop iteration
         self.flush_pending = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        #: hands a drained queue's memory back to the system (polled by a slow timer)
+        self.memory = MemoryReleaser()
+        self._memory_timer: asyncio.TimerHandle | None = None
 
     async def start(self) -> None:
         """Bind every listen address; ``port`` 0 picks one free port for all."""
@@ -216,6 +222,7 @@ class Server:
                 self.addresses.append((addr[0], addr[1]))
             port = self.addresses[0][1]
         self.port = port
+        self._memory_timer = self.loop.call_later(MEMORY_POLL_SECONDS, self._poll_memory)
         self.started.set()
 
     def _new_connection(self) -> asyncio.Protocol:
@@ -243,7 +250,13 @@ class Server:
         if self._graceful and self.broker.running_count() == 0:
             self._done.set()
 
+    def _poll_memory(self) -> None:
+        self.memory.poll(len(self.broker.jobs))
+        self._memory_timer = self.loop.call_later(MEMORY_POLL_SECONDS, self._poll_memory)
+
     async def _close(self) -> None:
+        if self._memory_timer is not None:
+            self._memory_timer.cancel()
         for srv in self._servers:
             srv.close()
         self.flush()
