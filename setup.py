@@ -1,7 +1,8 @@
-"""Build hook: compile the server's hot path with mypyc.
+"""Build hook: compile the per-packet code with mypyc.
 
 Strategy: the job server's per-packet path (framing, the broker, its state
-and the asyncio shell) is plain, strictly typed Python.  mypyc compiles
+and the asyncio shell) and the load generator's connections are plain,
+strictly typed Python.  mypyc compiles
 those same modules to C extensions at install time, which removes most of
 the interpreter's cost per packet (fg round trips +40%, measured in
 docs/benchmarks.md); nothing else changes and the source stays the single
