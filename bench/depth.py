@@ -20,14 +20,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shlex
 import statistics
 import subprocess
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from memory import fill, free_port, wait_listening  # a sibling script
+from memory import fill, started  # a sibling script
 
 SOURCE = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "bench", "gearbench.c")
 BG = "-m bg -c 4 -w 32 -k 4 -g 8 -s 64 -n 50000 -t 60"
@@ -47,18 +46,10 @@ def bg_rates(gearbench: str, port: int, pid: int) -> tuple[float, float]:
 
 
 def measure(command: str, depth: int, gearbench: str) -> tuple[float, float, float, float]:
-    port = free_port()
-    with tempfile.TemporaryDirectory() as tmp:
-        argv = shlex.split(command.format(port=port, tmp=tmp))
-        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            wait_listening(port, proc)
-            empty = bg_rates(gearbench, port, proc.pid)
-            fill(port, depth, 64)
-            deep = bg_rates(gearbench, port, proc.pid)
-        finally:
-            proc.terminate()
-            proc.wait(30)
+    with started(command) as (port, pid):
+        empty = bg_rates(gearbench, port, pid)
+        fill(port, depth, 64)
+        deep = bg_rates(gearbench, port, pid)
     return (*empty, *deep)
 
 

@@ -15,6 +15,7 @@ Markdown table.  Bounded by count; talks to 127.0.0.1 only.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import shlex
@@ -24,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 
 HEADER = struct.Struct(">4sII")
 SUBMIT_JOB_BG, JOB_CREATED, GRAB_JOB, JOB_ASSIGN, WORK_COMPLETE, CAN_DO = 18, 8, 9, 11, 13, 1
@@ -122,22 +124,29 @@ def wait_listening(port: int, proc: subprocess.Popen[bytes]) -> None:
     raise RuntimeError("server did not start")
 
 
-def measure(name: str, command: str, count: int, size: int, settle: float) -> list[str]:
+@contextlib.contextmanager
+def started(command: str) -> Iterator[tuple[int, int]]:
+    """Run ``command`` (``{port}``, ``{tmp}`` filled in) until the block ends: (port, pid)."""
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
         argv = shlex.split(command.format(port=port, tmp=tmp))
         proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             wait_listening(port, proc)
-            base = rss(proc.pid)
-            fill(port, count, size)
-            full = rss(proc.pid)
-            drain(port, count)
-            time.sleep(settle)  # gear hands memory back on a 1 s timer
-            after = rss(proc.pid)
+            yield port, proc.pid
         finally:
             proc.terminate()
-            proc.wait(10)
+            proc.wait(30)
+
+
+def measure(name: str, command: str, count: int, size: int, settle: float) -> list[str]:
+    with started(command) as (port, pid):
+        base = rss(pid)
+        fill(port, count, size)
+        full = rss(pid)
+        drain(port, count)
+        time.sleep(settle)  # gear hands memory back on a 1 s timer
+        after = rss(pid)
     per_job = (full - base) / count
     return [
         name,
