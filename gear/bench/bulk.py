@@ -8,7 +8,8 @@ then counts the whole batch at C speed.  When the batch holds anything else
 (an ERROR, say) the general ``Client`` walk takes over for that batch.
 Answers come back in the order of the requests, so latency is kept per
 write: a FIFO of [requests, send time] is consumed by each batch of answers
-and recorded as runs (value, count) in the tally.
+and recorded as runs (value, count) in the tally.  Like ``wire``, this is
+written for mypyc: a native class, ``Final`` constants, typed locals.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from __future__ import annotations
 from collections import deque
 from time import monotonic_ns
 
-from gear.bench.wire import T_ECHO_RES, T_JOB_CREATED, Client, Tally
-from gear.protocol.constants import HEADER, HEADER_SIZE, RES
+from gear.bench.wire import HEAD, T_ECHO_RES, T_JOB_CREATED, Client, Tally, body_length
+from gear.protocol.constants import RES
 
 
 def complete_end(buf: bytes) -> int:
@@ -28,9 +29,9 @@ def complete_end(buf: bytes) -> int:
     NUL) and checks whether its body is all there.
     """
     last = buf.rfind(RES)
-    if last < 0 or len(buf) - last < HEADER_SIZE:
+    if last < 0 or len(buf) - last < HEAD:
         return max(last, 0)
-    end = last + HEADER_SIZE + HEADER.unpack_from(buf, last)[2]
+    end = last + HEAD + body_length(buf, last)
     return end if end <= len(buf) else last
 
 

@@ -25,7 +25,7 @@ import asyncio
 import resource
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import Protocol, cast
 
 from gear.bench.bulk import BulkClient
 from gear.bench.config import BenchConfig
@@ -146,7 +146,8 @@ class PartRun:
         cfg = self.config
         try:
             await asyncio.wait_for(
-                loop.create_connection(lambda: conn, cfg.host, cfg.port),
+                # the protocols have asyncio.Protocol's interface, not its class (see wire)
+                loop.create_connection(lambda: cast(asyncio.Protocol, conn), cfg.host, cfg.port),
                 max(self.deadline - time.monotonic(), 0.001),
             )
         except (OSError, TimeoutError) as exc:

@@ -1,25 +1,33 @@
-"""The load generator's connections: hand-rolled ``asyncio.Protocol`` classes.
+"""The load generator's connections: hand-rolled protocols for asyncio.
 
 Strategy: the generator must cost far less than the server it measures, so
 these classes do not go through ``gear.protocol.Decoder`` (which builds a
 ``Packet`` per packet and splits every body): each ``data_received`` walks
-the buffer with ``HEADER.unpack_from``, touches only the bytes a role needs
-and answers with ONE ``transport.write`` of everything the batch produced.
-Requests are pipelined: a client keeps ``window`` requests in flight and
-refills them in one write per received batch (unique ids are fixed-width, so
-a whole batch of submits is one %-format of one pattern); a worker sends its
-WORK_COMPLETE and next GRAB_JOB together.  Workers sleep the protocol's way
-(NO_JOB → PRE_SLEEP, NOOP → GRAB_JOB), as ``gearbench`` does.  The commonest
-reads (one JOB_ASSIGN, one NOOP, one NO_JOB) take a fast path; clients whose
-answers are all alike (bg submits, echoes) are in ``bulk``.
+the buffer header by header, touches only the bytes a role needs and answers
+with ONE ``transport.write`` of everything the batch produced.  Requests are
+pipelined: a client keeps ``window`` requests in flight and refills them in
+one write per received batch (unique ids are fixed-width, so a whole batch of
+submits is one %-format of one pattern); a worker sends its WORK_COMPLETE and
+next GRAB_JOB together.  Workers sleep the protocol's way (NO_JOB →
+PRE_SLEEP, NOOP → GRAB_JOB), as ``gearbench`` does.  A read of exactly one
+packet (a JOB_ASSIGN with one grab in flight, a wake-up) skips the batch
+list; clients whose answers are all alike (bg submits, echoes) are in ``bulk``.
+
+The module is compiled with mypyc (``gear.build``) and written for it: the
+classes do not inherit ``asyncio.Protocol`` (asyncio calls its methods by
+name; a subclass of a Python class would be a non-native class, with
+dictionary look-ups for every attribute), module constants are ``Final``,
+and a header is read byte by byte (``magic_ok``, ``packet_type``,
+``body_length``: C array reads on native ints) rather than with
+``struct.unpack_from``, which builds a tuple, a bytes and two ints per packet.
 
 Latency (fg, herd): the send time (``time.monotonic_ns``, one reading per
 write, since the whole batch leaves in that write) travels as 16 hex digits
 at the start of the job data and comes back in WORK_COMPLETE; the receive
-time is read once per ``data_received``.  The walk only slices the stamp
-out (the data is ours, so it sits ``size`` bytes before the packet's end);
-``Tally.settle`` parses the stamps in bulk after the phase.  Payloads under
-16 bytes carry no stamp.
+time is read once per ``data_received``.  The walk only copies the stamp
+into the tally's ``stamps`` (the data is ours, so it sits ``size`` bytes
+before the packet's end); ``Tally.settle`` parses them all at once after
+the phase.  Payloads under 16 bytes carry no stamp.
 
 Counters live on one shared ``Tally`` per process; a protocol adds to local
 variables while it walks a batch and to the tally once at the end.  The tally
@@ -29,46 +37,64 @@ also carries the phase's stop condition (``Tally.check``) and its waiter.
 from __future__ import annotations
 
 import asyncio
+import binascii
 import socket
+import sys
 from array import array
 from collections.abc import Callable
 from time import monotonic_ns
+from typing import Final
 
-from gear.protocol.constants import HEADER, HEADER_SIZE, RES, PacketType
-from gear.protocol.packets import request, response
+from gear.protocol.constants import HEADER_SIZE, PT, RES, PacketType
+from gear.protocol.packets import request
 
-_unpack = HEADER.unpack_from
-_pack = HEADER.pack
-_REQ = b"\0REQ"
-STAMP_LEN = 16
-#: batches of stamps kept before they are parsed during a phase (bounds memory)
-_SETTLE_EVERY = 20_000
+#: the header's size as a literal, which mypyc folds into the code
+HEAD: Final = 12
+assert HEAD == HEADER_SIZE
+#: ``\0RES`` as one big-endian number, to check a header's magic without a slice
+_RES_MAGIC: Final = int.from_bytes(RES, "big")
+STAMP_LEN: Final = 16
+#: stamps kept before they are parsed during a phase (16 bytes each: bounds memory)
+_SETTLE_EVERY: Final = 1 << 20
 
-T_JOB_CREATED = int(PacketType.JOB_CREATED)
-T_WORK_COMPLETE = int(PacketType.WORK_COMPLETE)
-T_WORK_FAIL = int(PacketType.WORK_FAIL)
-T_WORK_EXCEPTION = int(PacketType.WORK_EXCEPTION)
-T_ERROR = int(PacketType.ERROR)
-T_ECHO_RES = int(PacketType.ECHO_RES)
-T_JOB_ASSIGN = int(PacketType.JOB_ASSIGN)
-T_JOB_ASSIGN_UNIQ = int(PacketType.JOB_ASSIGN_UNIQ)
-T_NO_JOB = int(PacketType.NO_JOB)
-T_NOOP = int(PacketType.NOOP)
-#: packets a client may get and ignores (progress of a foreground job)
-_CLIENT_IGNORED = frozenset(
-    {int(PacketType.WORK_STATUS), int(PacketType.WORK_DATA), int(PacketType.WORK_WARNING)}
-)
-_FAILED = frozenset({T_WORK_FAIL, T_WORK_EXCEPTION})
+T_JOB_CREATED: Final = PT.JOB_CREATED
+T_WORK_COMPLETE: Final = PT.WORK_COMPLETE
+T_WORK_FAIL: Final = PT.WORK_FAIL
+T_WORK_EXCEPTION: Final = PT.WORK_EXCEPTION
+T_ERROR: Final = PT.ERROR
+T_ECHO_RES: Final = PT.ECHO_RES
+T_JOB_ASSIGN: Final = PT.JOB_ASSIGN
+T_JOB_ASSIGN_UNIQ: Final = PT.JOB_ASSIGN_UNIQ
+T_NO_JOB: Final = PT.NO_JOB
+T_NOOP: Final = PT.NOOP
+T_WORK_STATUS: Final = PT.WORK_STATUS
+T_WORK_DATA: Final = PT.WORK_DATA
+T_WORK_WARNING: Final = PT.WORK_WARNING
 
-GRAB = request(PacketType.GRAB_JOB)
-_NOOP = response(PacketType.NOOP)
-_NO_JOB = response(PacketType.NO_JOB)
-PRE_SLEEP = request(PacketType.PRE_SLEEP)
+GRAB: Final = request(PacketType.GRAB_JOB)
+PRE_SLEEP: Final = request(PacketType.PRE_SLEEP)
+#: a WORK_COMPLETE header up to its length field
+_COMPLETE_HEAD: Final = b"\0REQ" + T_WORK_COMPLETE.to_bytes(4, "big")
+
+
+def magic_ok(buf: bytes, at: int) -> bool:
+    """Whether the header at ``at`` starts with ``\\0RES``."""
+    return (buf[at] << 24 | buf[at + 1] << 16 | buf[at + 2] << 8 | buf[at + 3]) == _RES_MAGIC
+
+
+def packet_type(buf: bytes, at: int) -> int:
+    """The packet type of the header at ``at`` (big-endian)."""
+    return buf[at + 4] << 24 | buf[at + 5] << 16 | buf[at + 6] << 8 | buf[at + 7]
+
+
+def body_length(buf: bytes, at: int) -> int:
+    """The body length of the header at ``at`` (big-endian)."""
+    return buf[at + 8] << 24 | buf[at + 9] << 16 | buf[at + 10] << 8 | buf[at + 11]
 
 
 def filler(size: int) -> bytes:
     """``size`` bytes of job data without NULs (a, b, c … as gearbench)."""
-    return bytes(97 + i % 26 for i in range(size))
+    return bytes([97 + i % 26 for i in range(size)])
 
 
 class Tally:
@@ -94,9 +120,10 @@ class Tally:
         "no_jobs",
         "noops",
         "noops_idle",
-        "pending",
         "pre_sleeps",
         "registered",
+        "stamp_runs",
+        "stamps",
         "stop_issuing",
         "t_last",
         "unexpected",
@@ -122,8 +149,10 @@ class Tally:
         self.lat = array("q")
         #: latencies as runs: value, count, value, count … (answers of one batch)
         self.lat_runs = array("q")
-        #: (receive time, send stamps) not yet turned into latencies (see ``settle``)
-        self.pending: list[tuple[int, list[bytes]]] = []
+        #: send stamps not yet turned into latencies (see ``settle``): their hex
+        #: digits end to end, and runs of (receive time, stamps received then)
+        self.stamps = bytearray()
+        self.stamp_runs = array("q")
         #: set by the soft deadline: issue nothing more
         self.stop_issuing = False
         #: monotonic ns of the last answer that counted
@@ -135,11 +164,12 @@ class Tally:
         self.waiter: asyncio.Future[None] | None = None
         self.failure = ""
 
-    def stamped(self, now: int, stamps: list[bytes]) -> None:
-        """Keep the send stamps of answers received at ``now``, for ``settle``."""
-        pending = self.pending
-        pending.append((now, stamps))
-        if len(pending) >= _SETTLE_EVERY:
+    def stamped(self, now: int, count: int) -> None:
+        """Note that the last ``count`` stamps in ``stamps`` came back at ``now``."""
+        runs = self.stamp_runs
+        runs.append(now)
+        runs.append(count)
+        if len(self.stamps) >= _SETTLE_EVERY * STAMP_LEN:
             self.settle()
 
     def settle(self) -> None:
@@ -147,16 +177,40 @@ class Tally:
 
         Parsing a stamp costs more than finding it, so it is done in bulk:
         after each phase (outside its timed window, so it takes no CPU from
-        the server while it is measured) or every ``_SETTLE_EVERY`` batches.
+        the server while it is measured) or every ``_SETTLE_EVERY`` stamps.
+        All stamps are parsed at once (hex to big-endian 64-bit words);
+        should one not be hex, each is parsed alone and the bad ones counted.
         """
+        hexes = bytes(self.stamps)
+        runs = self.stamp_runs
+        self.stamps = bytearray()
+        self.stamp_runs = array("q")
+        try:
+            sent = array("q", binascii.unhexlify(hexes))
+        except ValueError:  # binascii.Error is one
+            self._settle_one_by_one(hexes, runs)
+            return
+        if sys.byteorder == "little":
+            sent.byteswap()
         lat = self.lat
-        for now, stamps in self.pending:
-            for stamp in stamps:
+        i = 0
+        for r in range(0, len(runs), 2):
+            now: int = runs[r]
+            for _ in range(runs[r + 1]):
+                lat.append(now - sent[i])
+                i += 1
+
+    def _settle_one_by_one(self, hexes: bytes, runs: array[int]) -> None:
+        lat = self.lat
+        at = 0
+        for r in range(0, len(runs), 2):
+            now: int = runs[r]
+            for _ in range(runs[r + 1]):
                 try:
-                    lat.append(now - int(stamp, 16))
+                    lat.append(now - int(hexes[at : at + STAMP_LEN], 16))
                 except ValueError:
                     self.unexpected += 1
-        self.pending.clear()
+                at += STAMP_LEN
 
     def check(self) -> None:
         """End the phase when its condition holds."""
@@ -176,6 +230,10 @@ class Tally:
         if self.waiter is not None and not self.waiter.done():
             self.waiter.set_result(None)
 
+    def bad_magic(self, buf: bytes, at: int) -> None:
+        """Stop the run: the header at ``at`` is not a response's."""
+        self.fail(f"bad magic {buf[at : at + 4]!r} from the server")
+
     def note_error(self, body: bytes) -> None:
         """Count an ERROR packet and keep the first one's text."""
         self.errors += 1
@@ -187,16 +245,32 @@ def _not_connected(data: bytes) -> None:
     raise RuntimeError("write before the connection was made")
 
 
+def _complete(buf: bytes, start: int, end: int, skip: int) -> bytes:
+    """WORK_COMPLETE and GRAB_JOB for a JOB_ASSIGN (handle, function, data).
+
+    ``skip`` is the length of NUL, function, NUL between handle and data.
+    """
+    handle_end = buf.find(b"\0", start, end) + 1
+    head = _COMPLETE_HEAD + (end - start - skip + 1).to_bytes(4, "big")
+    return b"".join((head, buf[start:handle_end], buf[handle_end + skip - 1 : end], GRAB))
+
+
 def _complete_uniq(buf: bytes, start: int, end: int) -> bytes:
     """WORK_COMPLETE and GRAB_JOB for a JOB_ASSIGN_UNIQ (handle, function, unique, data)."""
     handle_end = buf.find(b"\0", start, end) + 1
     data = buf.find(b"\0", buf.find(b"\0", handle_end, end) + 1, end) + 1
-    body = buf[start:handle_end] + buf[data:end]
-    return _pack(_REQ, T_WORK_COMPLETE, len(body)) + body + GRAB
+    head = _COMPLETE_HEAD + (handle_end - start + end - data).to_bytes(4, "big")
+    return b"".join((head, buf[start:handle_end], buf[data:end], GRAB))
 
 
-class _Conn(asyncio.Protocol):
-    """What every generator connection shares: transport, buffer, loss."""
+class _Conn:
+    """What every generator connection shares: transport, buffer, loss.
+
+    asyncio and uvloop call the ``asyncio.Protocol`` methods by name; not
+    inheriting from it lets mypyc compile these as native classes (attribute
+    reads are field loads, not dictionary look-ups).  The engine hands them
+    to ``create_connection`` with a ``cast``.
+    """
 
     def __init__(self, tally: Tally) -> None:
         self.tally = tally
@@ -218,6 +292,16 @@ class _Conn(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.closing:
             self.tally.fail("server closed the connection" + (f": {exc}" if exc else ""))
+
+    def pause_writing(self) -> None:
+        """The transport's buffer is full: nothing to do, the window bounds it."""
+
+    def resume_writing(self) -> None:
+        """The transport's buffer drained."""
+
+    def eof_received(self) -> bool | None:
+        """The server closed its side: let the transport close (connection_lost follows)."""
+        return None
 
     def close(self) -> None:
         """Close without counting it as a failure."""
@@ -243,9 +327,11 @@ class Client(_Conn):
     ) -> None:
         super().__init__(tally)
         self.ptype = ptype
-        self.echo = ptype == PacketType.ECHO_REQ
-        self.background = ptype == PacketType.SUBMIT_JOB_BG
+        self.echo = ptype == PT.ECHO_REQ
+        self.background = ptype == PT.SUBMIT_JOB_BG
         self.tail = filler(size)
+        #: the data after the stamp
+        self.rest = self.tail[STAMP_LEN:]
         self.size = size
         self.stamped = size >= STAMP_LEN
         #: whether the walk reads send stamps from answers
@@ -257,9 +343,9 @@ class Client(_Conn):
         # %-pattern (header, function, unique) formats a whole batch
         width = 8 if seq_base + tally.limit < 1 << 32 else 16
         body_len = len(function) + width + 2 + size
-        head = _pack(_REQ, ptype, body_len) + function
+        head = b"\0REQ" + ptype.to_bytes(4, "big") + body_len.to_bytes(4, "big") + function
         self.head = head.replace(b"%", b"%%") + b"\0%%0%dx\0" % width
-        self.echo_head = _pack(_REQ, ptype, size)
+        self.echo_head = b"\0REQ" + ptype.to_bytes(4, "big") + size.to_bytes(4, "big")
 
     def fill(self) -> None:
         """Issue requests until the window is full or the count is reached."""
@@ -274,11 +360,11 @@ class Client(_Conn):
         self.write(self._requests(first, room))
 
     def _requests(self, first: int, count: int) -> bytes:
-        data = self.tail
-        if self.stamped:
-            data = b"%016x" % monotonic_ns() + data[STAMP_LEN:]
+        data = b"%016x" % monotonic_ns() + self.rest if self.stamped else self.tail
         if self.echo:
             return (self.echo_head + data) * count
+        if count == 1:
+            return (self.head + data) % first
         return (self.head + data) * count % tuple(range(first, first + count))
 
     def data_received(self, data: bytes) -> None:
@@ -300,21 +386,21 @@ class Client(_Conn):
 
     def _walk(self, buf: bytes, now: int) -> tuple[int, int]:
         tally = self.tally
-        stamps: list[bytes] = []
+        stamps = tally.stamps
         size = self.size
         stamped, echo = self.measure, self.echo
         background = self.background
         have = len(buf)
         pos = done = created = completed = 0
-        while have - pos >= HEADER_SIZE:
-            magic, ptype, length = _unpack(buf, pos)
-            start = pos + HEADER_SIZE
-            end = start + length
+        while have - pos >= HEAD:
+            start = pos + HEAD
+            end = start + body_length(buf, pos)
             if end > have:
                 break
-            if magic != RES:
-                tally.fail(f"bad magic {magic!r} from the server")
+            if not magic_ok(buf, pos):
+                tally.bad_magic(buf, pos)
                 break
+            ptype = packet_type(buf, pos)
             pos = end
             if ptype == T_JOB_CREATED:
                 created += 1
@@ -325,26 +411,27 @@ class Client(_Conn):
                 completed += 1
                 if stamped:
                     # the data is ours, echoed: the stamp starts ``size`` bytes before the end
-                    stamps.append(buf[end - size : end - size + STAMP_LEN])
+                    stamps += buf[end - size : end - size + STAMP_LEN]
             else:
                 done += self._other(ptype, buf[start:end])
         if created:
             tally.created += created
         if completed:
             tally.completed += completed
-        if stamps:
-            tally.stamped(now, stamps)
+            if stamped:
+                tally.stamped(now, completed)
         return done, pos
 
     def _other(self, ptype: int, body: bytes) -> int:
         """Count a rarer answer; 1 if it ends its request (failure, ERROR)."""
         tally = self.tally
-        if ptype in _FAILED or ptype == T_ERROR:
+        if ptype == T_WORK_FAIL or ptype == T_WORK_EXCEPTION or ptype == T_ERROR:
             tally.failed += 1
             if ptype == T_ERROR:
                 tally.note_error(body)
             return 1
-        if ptype not in _CLIENT_IGNORED:
+        if ptype != T_WORK_STATUS and ptype != T_WORK_DATA and ptype != T_WORK_WARNING:
+            # a client may get a foreground job's progress, and ignores it
             tally.unexpected += 1
         return 0
 
@@ -378,81 +465,54 @@ class Worker(_Conn):
 
     def data_received(self, data: bytes) -> None:
         buf = self.buf + data if self.buf else data
-        if len(buf) >= HEADER_SIZE:
-            # fast path: exactly one JOB_ASSIGN (one grab in flight, -g 1)
-            magic, ptype, length = _unpack(buf, 0)
-            if ptype == T_JOB_ASSIGN and len(buf) == HEADER_SIZE + length and magic == RES:
-                handle_end = buf.find(b"\0", HEADER_SIZE) + 1
-                skip = self.skip
-                self.write(
-                    b"%s%s%s%s"
-                    % (
-                        _pack(_REQ, T_WORK_COMPLETE, length - skip + 1),
-                        buf[HEADER_SIZE:handle_end],
-                        buf[handle_end + skip - 1 :],
-                        GRAB,
-                    )
-                )
-                self.buf = b""
-                self.tally.assigned += 1
-                return
-            if buf == _NOOP or buf == _NO_JOB:
-                # fast path of a sleeper's wake-up: one NOOP, or one NO_JOB
-                self.buf = b""
-                (self._noop if buf == _NOOP else self._no_job)(self.write)
-                return
+        have = len(buf)
+        if have >= HEAD and have == HEAD + body_length(buf, 0) and magic_ok(buf, 0):
+            # fast path: exactly one packet (one grab in flight, -g 1; a wake-up)
+            self.buf = b""
+            answer = self._answer(buf, 0, have)
+            if answer:
+                self.write(answer)
+            return
         out: list[bytes] = []
-        pos = self._walk(buf, out)
+        pos = 0
+        while have - pos >= HEAD:
+            end = pos + HEAD + body_length(buf, pos)
+            if end > have:
+                break
+            if not magic_ok(buf, pos):
+                self.tally.bad_magic(buf, pos)
+                break
+            answer = self._answer(buf, pos, end)
+            pos = end
+            if answer:
+                out.append(answer)
         self.buf = buf[pos:]
         if out:
             self.write(b"".join(out))
 
-    def _walk(self, buf: bytes, out: list[bytes]) -> int:
+    def _answer(self, buf: bytes, pos: int, end: int) -> bytes:
+        """What to send for the packet at ``pos`` (ending at ``end``): maybe nothing."""
+        ptype = packet_type(buf, pos)
+        if ptype == T_JOB_ASSIGN:
+            # handle NUL function NUL data -> WORK_COMPLETE handle NUL data, GRAB_JOB
+            self.tally.assigned += 1  # each also sent one GRAB_JOB: see Tally.grabs
+            return _complete(buf, pos + HEAD, end, self.skip)
+        if ptype == T_JOB_ASSIGN_UNIQ:
+            self.tally.assigned += 1
+            return _complete_uniq(buf, pos + HEAD, end)
+        if ptype == T_NO_JOB:
+            return self._no_job()
+        if ptype == T_NOOP:
+            return self._noop()
         tally = self.tally
-        append = out.append
-        size = len(buf)
-        skip = self.skip
-        pos = assigned = 0
-        while size - pos >= HEADER_SIZE:
-            magic, ptype, length = _unpack(buf, pos)
-            start = pos + HEADER_SIZE
-            end = start + length
-            if end > size:
-                break
-            if magic != RES:
-                tally.fail(f"bad magic {magic!r} from the server")
-                break
-            pos = end
-            if ptype == T_JOB_ASSIGN:
-                # handle NUL function NUL data -> WORK_COMPLETE handle NUL data, GRAB_JOB
-                handle_end = buf.find(b"\0", start, end) + 1
-                append(
-                    b"%s%s%s%s"
-                    % (
-                        _pack(_REQ, T_WORK_COMPLETE, length - skip + 1),
-                        buf[start:handle_end],
-                        buf[handle_end + skip - 1 : end],
-                        GRAB,
-                    )
-                )
-                assigned += 1
-            elif ptype == T_JOB_ASSIGN_UNIQ:
-                append(_complete_uniq(buf, start, end))
-                assigned += 1
-            elif ptype == T_NO_JOB:
-                self._no_job(append)
-            elif ptype == T_NOOP:
-                self._noop(append)
-            elif ptype == T_ERROR:
-                tally.note_error(buf[start:end])
-                tally.fail(f"ERROR on a worker connection: {tally.first_error}")
-            else:
-                tally.unexpected += 1
-        if assigned:
-            tally.assigned += assigned  # each also sent one GRAB_JOB: see Tally.grabs
-        return pos
+        if ptype == T_ERROR:
+            tally.note_error(buf[pos + HEAD : end])
+            tally.fail(f"ERROR on a worker connection: {tally.first_error}")
+        else:
+            tally.unexpected += 1
+        return b""
 
-    def _no_job(self, append: Callable[[bytes], object]) -> None:
+    def _no_job(self) -> bytes:
         tally = self.tally
         self.grabs_out -= 1
         tally.no_jobs += 1
@@ -462,22 +522,23 @@ class Worker(_Conn):
             if tally.mode == "register":
                 tally.check()
         if self.grabs_out:
-            return
+            return b""
         if tally.mode == "drain":
             tally.finished += 1
             tally.check()
-            return
-        append(PRE_SLEEP)
+            return b""
         self.sleeping = True
         tally.pre_sleeps += 1
+        return PRE_SLEEP
 
-    def _noop(self, append: Callable[[bytes], object]) -> None:
+    def _noop(self) -> bytes:
         tally = self.tally
         tally.noops += 1
         if self.idle:
             tally.noops_idle += 1
-        if self.sleeping:
-            self.sleeping = False
-            self.grabs_out += self.wake_count
-            tally.grabs += self.wake_count
-            append(self.wake)
+        if not self.sleeping:
+            return b""
+        self.sleeping = False
+        self.grabs_out += self.wake_count
+        tally.grabs += self.wake_count
+        return self.wake

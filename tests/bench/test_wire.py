@@ -101,7 +101,7 @@ def test_fg_client_counts_round_trips_and_latency(how: Feed) -> None:
     feed(client, how, answers)
     assert (tally.created, tally.completed, len(tally.lat)) == (2, 2, 0)
     tally.settle()  # stamps are parsed in bulk, after the phase
-    assert len(tally.lat) == 2 and not tally.pending
+    assert len(tally.lat) == 2 and not tally.stamps and not tally.stamp_runs
     assert all(lat >= 0 for lat in tally.lat)
     assert len(t.packets()) == 1  # refilled up to the count
     assert tally.issued == 3 and tally.inflight == 1 and tally.t_last > 0
@@ -115,6 +115,22 @@ def test_a_stamp_that_does_not_come_back_is_unexpected() -> None:
     client.data_received(response(PacketType.WORK_COMPLETE, b"H:1", b"not a hex stamp!"))
     tally.settle()
     assert (tally.completed, tally.unexpected, len(tally.lat)) == (1, 1, 0)
+
+
+def test_a_bad_stamp_does_not_cost_the_good_ones() -> None:
+    tally = Tally(limit=3)
+    client = Client(tally, PacketType.SUBMIT_JOB, b"f", 16, window=3, seq_base=0)
+    t = connect(client)
+    client.fill()
+    good = [p.args[2] for p in t.packets()]
+    client.data_received(response(PacketType.WORK_COMPLETE, b"H:1", good[0]))
+    client.data_received(
+        response(PacketType.WORK_COMPLETE, b"H:2", b"not a hex stamp!")
+        + response(PacketType.WORK_COMPLETE, b"H:3", good[1])
+    )
+    tally.settle()
+    assert (tally.completed, tally.unexpected, len(tally.lat)) == (3, 1, 2)
+    assert all(0 <= lat < 10**10 for lat in tally.lat)
 
 
 def test_client_counts_failures_errors_and_surprises() -> None:
