@@ -37,10 +37,10 @@ also carries the phase's stop condition (``Tally.check``) and its waiter.
 from __future__ import annotations
 
 import asyncio
-import binascii
 import socket
 import sys
 from array import array
+from binascii import hexlify, unhexlify
 from collections.abc import Callable
 from time import monotonic_ns
 from typing import Final
@@ -54,8 +54,11 @@ assert HEAD == HEADER_SIZE
 #: ``\0RES`` as one big-endian number, to check a header's magic without a slice
 _RES_MAGIC: Final = int.from_bytes(RES, "big")
 STAMP_LEN: Final = 16
-#: stamps kept before they are parsed during a phase (16 bytes each: bounds memory)
-_SETTLE_EVERY: Final = 1 << 20
+#: stamps kept before they are parsed during a phase (bounds memory: 16 bytes of
+#: hex each, and at most a run of two ints)
+_SETTLE_EVERY: Final = 1 << 18
+#: bytes to hex digits (one C call: ``%x`` formatting goes through a str)
+_hexlify: Final = hexlify
 
 T_JOB_CREATED: Final = PT.JOB_CREATED
 T_WORK_COMPLETE: Final = PT.WORK_COMPLETE
@@ -152,7 +155,7 @@ class Tally:
         #: send stamps not yet turned into latencies (see ``settle``): their hex
         #: digits end to end, and runs of (receive time, stamps received then)
         self.stamps = bytearray()
-        self.stamp_runs = array("q")
+        self.stamp_runs: list[int] = []
         #: set by the soft deadline: issue nothing more
         self.stop_issuing = False
         #: monotonic ns of the last answer that counted
@@ -184,9 +187,9 @@ class Tally:
         hexes = bytes(self.stamps)
         runs = self.stamp_runs
         self.stamps = bytearray()
-        self.stamp_runs = array("q")
+        self.stamp_runs = []
         try:
-            sent = array("q", binascii.unhexlify(hexes))
+            sent = array("q", unhexlify(hexes))
         except ValueError:  # binascii.Error is one
             self._settle_one_by_one(hexes, runs)
             return
@@ -195,16 +198,16 @@ class Tally:
         lat = self.lat
         i = 0
         for r in range(0, len(runs), 2):
-            now: int = runs[r]
+            now = runs[r]
             for _ in range(runs[r + 1]):
                 lat.append(now - sent[i])
                 i += 1
 
-    def _settle_one_by_one(self, hexes: bytes, runs: array[int]) -> None:
+    def _settle_one_by_one(self, hexes: bytes, runs: list[int]) -> None:
         lat = self.lat
         at = 0
         for r in range(0, len(runs), 2):
-            now: int = runs[r]
+            now = runs[r]
             for _ in range(runs[r + 1]):
                 try:
                     lat.append(now - int(hexes[at : at + STAMP_LEN], 16))
@@ -245,22 +248,45 @@ def _not_connected(data: bytes) -> None:
     raise RuntimeError("write before the connection was made")
 
 
+def _nul(buf: bytes, at: int, end: int) -> int:
+    """Where the first NUL in ``buf[at:end]`` is (``end`` if none).
+
+    The fields it is used on (handles, unique ids) are short: a loop over
+    native bytes reads costs less than calling ``bytes.find``.
+    """
+    while at < end and buf[at]:
+        at += 1
+    return at
+
+
 def _complete(buf: bytes, start: int, end: int, skip: int) -> bytes:
     """WORK_COMPLETE and GRAB_JOB for a JOB_ASSIGN (handle, function, data).
 
     ``skip`` is the length of NUL, function, NUL between handle and data.
     """
-    handle_end = buf.find(b"\0", start, end) + 1
-    head = _COMPLETE_HEAD + (end - start - skip + 1).to_bytes(4, "big")
-    return b"".join((head, buf[start:handle_end], buf[handle_end + skip - 1 : end], GRAB))
+    handle_end = _nul(buf, start, end) + 1
+    length = end - start - skip + 1
+    return b"%b%b%b%b%b" % (
+        _COMPLETE_HEAD,
+        length.to_bytes(4, "big"),
+        buf[start:handle_end],
+        buf[handle_end + skip - 1 : end],
+        GRAB,
+    )
 
 
 def _complete_uniq(buf: bytes, start: int, end: int) -> bytes:
     """WORK_COMPLETE and GRAB_JOB for a JOB_ASSIGN_UNIQ (handle, function, unique, data)."""
-    handle_end = buf.find(b"\0", start, end) + 1
-    data = buf.find(b"\0", buf.find(b"\0", handle_end, end) + 1, end) + 1
-    head = _COMPLETE_HEAD + (handle_end - start + end - data).to_bytes(4, "big")
-    return b"".join((head, buf[start:handle_end], buf[data:end], GRAB))
+    handle_end = _nul(buf, start, end) + 1
+    data = _nul(buf, _nul(buf, handle_end, end) + 1, end) + 1
+    length = handle_end - start + end - data
+    return b"%b%b%b%b%b" % (
+        _COMPLETE_HEAD,
+        length.to_bytes(4, "big"),
+        buf[start:handle_end],
+        buf[data:end],
+        GRAB,
+    )
 
 
 class _Conn:
@@ -339,18 +365,25 @@ class Client(_Conn):
         self.window = window
         self.inflight = 0
         self.seq_base = seq_base
-        # fixed-width unique ids: every submit has the same length, so one
-        # %-pattern (header, function, unique) formats a whole batch
-        width = 8 if seq_base + tally.limit < 1 << 32 else 16
-        body_len = len(function) + width + 2 + size
-        head = b"\0REQ" + ptype.to_bytes(4, "big") + body_len.to_bytes(4, "big") + function
-        self.head = head.replace(b"%", b"%%") + b"\0%%0%dx\0" % width
+        # fixed-width unique ids (hex digits of 4 or 8 bytes): every submit
+        # has the same length, so the header is the same for all
+        self.uid_bytes = 4 if seq_base + tally.limit < 1 << 32 else 8
+        body_len = len(function) + 2 * self.uid_bytes + 2 + size
+        #: a submit's header, function and NUL: its unique id, NUL and data follow
+        self.head = b"\0REQ%b%b%b\0" % (
+            ptype.to_bytes(4, "big"),
+            body_len.to_bytes(4, "big"),
+            function,
+        )
         self.echo_head = b"\0REQ" + ptype.to_bytes(4, "big") + size.to_bytes(4, "big")
 
     def fill(self) -> None:
         """Issue requests until the window is full or the count is reached."""
         tally = self.tally
-        room = min(self.window - self.inflight, tally.limit - tally.issued)
+        room = self.window - self.inflight
+        left = tally.limit - tally.issued
+        if left < room:
+            room = left
         if room <= 0 or tally.stop_issuing:
             return
         first = self.seq_base + tally.issued
@@ -360,12 +393,20 @@ class Client(_Conn):
         self.write(self._requests(first, room))
 
     def _requests(self, first: int, count: int) -> bytes:
-        data = b"%016x" % monotonic_ns() + self.rest if self.stamped else self.tail
+        data = self.tail
+        if self.stamped:
+            data = b"%b%b" % (_hexlify(monotonic_ns().to_bytes(8, "big")), self.rest)
         if self.echo:
             return (self.echo_head + data) * count
+        head, width = self.head, self.uid_bytes
         if count == 1:
-            return (self.head + data) % first
-        return (self.head + data) * count % tuple(range(first, first + count))
+            return b"%b%b\0%b" % (head, _hexlify(first.to_bytes(width, "big")), data)
+        return b"".join(
+            [
+                b"%b%b\0%b" % (head, _hexlify(seq.to_bytes(width, "big")), data)
+                for seq in range(first, first + count)
+            ]
+        )
 
     def data_received(self, data: bytes) -> None:
         buf = self.buf + data if self.buf else data
