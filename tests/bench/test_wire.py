@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from gear.bench.bulk import BulkClient, complete_end
+from gear.bench.bulk import BulkClient, count_answers
 from gear.bench.wire import GRAB, PRE_SLEEP, Client, Tally, Worker
 from gear.protocol import NEED_DATA, REQ, Decoder, Packet, PacketType, response
 
@@ -203,14 +203,17 @@ def test_bulk_client_falls_back_on_mixed_answers() -> None:
     assert sum(tally.lat_runs[1::2]) == 3
 
 
-def test_complete_end() -> None:
+def test_count_answers() -> None:
     a = response(PacketType.JOB_CREATED, b"H:1")
-    b = response(PacketType.JOB_CREATED, b"H:22")
-    assert complete_end(a + b) == len(a + b)
-    assert complete_end(a + b[:-1]) == len(a)
-    assert complete_end(a + b[:6]) == len(a)
-    assert complete_end(a + b"\0R") == len(a)
-    assert complete_end(b[:3]) == 0
+    b = response(PacketType.JOB_CREATED, b"H:\0RES22")
+    jc = PacketType.JOB_CREATED
+    assert count_answers(a + b, jc) == (2, len(a + b), True)
+    assert count_answers(a + b[:-1], jc) == (1, len(a), True)
+    assert count_answers(a + b[:6], jc) == (1, len(a), True)
+    assert count_answers(b[:3], jc) == (0, 0, True)
+    error = response(PacketType.ERROR, b"E", b"x")
+    assert count_answers(a + error + b, jc) == (3, len(a + error + b), False)
+    assert count_answers(a + b"\0REQ" + b[4:], jc) == (2, len(a + b), False)
 
 
 @pytest.mark.parametrize("how", FEEDS)
