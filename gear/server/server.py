@@ -156,7 +156,13 @@ def _error(code: str, text: str) -> bytes:
 class Server:
     """A Gearman job server bound to one port on one or more addresses."""
 
-    def __init__(self, config: ServerConfig, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        config: ServerConfig,
+        clock: Callable[[], float] = time.time,
+        *,
+        own_process: bool = False,
+    ) -> None:
         config.validate()
         self.config = config
         prefix = (
@@ -197,8 +203,9 @@ class Server:
         #: a flush is scheduled for the end of this loop iteration
         self.flush_pending = False
         self._loop: asyncio.AbstractEventLoop | None = None
-        #: hands a drained queue's memory back to the system (polled by a slow timer)
-        self.memory = MemoryReleaser()
+        #: garbage collection policy (polled by a slow timer); freezing is
+        #: for a process the server owns (``run`` sets ``own_process``)
+        self.memory = MemoryReleaser(freeze=own_process)
         self._memory_timer: asyncio.TimerHandle | None = None
 
     async def start(self) -> None:
@@ -331,9 +338,14 @@ def _configure_logging(config: ServerConfig) -> None:
     root.setLevel(config.log_level.upper())
 
 
-async def serve(config: ServerConfig, announce: Callable[[Server], None] | None = None) -> None:
-    """Run a server until it is told to stop."""
-    server = Server(config)
+async def serve(
+    config: ServerConfig,
+    announce: Callable[[Server], None] | None = None,
+    *,
+    own_process: bool = False,
+) -> None:
+    """Run a server until it is told to stop (``own_process``: it owns the interpreter)."""
+    server = Server(config, own_process=own_process)
     await server.start()
     _install_signals(server)
     if announce is not None:
@@ -359,7 +371,8 @@ def _tune_gc() -> None:
     allocations) the collector walks the young jobs again and again while a
     queue fills, about 20% of a submit's cost (measured).  Jobs and sessions
     break their reference cycles explicitly when they end, so collections
-    have little to find; the start-up objects are frozen out of them.
+    have little to find; the start-up objects are frozen out of them, and
+    ``gear.server.memory`` freezes survivors once a second after that.
     """
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
@@ -373,7 +386,7 @@ def run(config: ServerConfig) -> int:
         with open(config.pid_file, "w") as fh:
             fh.write(f"{os.getpid()}\n")
     try:
-        _run_loop(serve(config, _announce))
+        _run_loop(serve(config, _announce, own_process=True))
     finally:
         if config.pid_file:
             with contextlib.suppress(OSError):
