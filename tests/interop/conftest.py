@@ -1,9 +1,9 @@
 """Fixtures for interop tests: C gearmand and gear serve as real processes.
 
 Strategy: both servers run as subprocesses on free loopback ports.  C
-gearmand is started with ``-l stderr --verbose INFO`` and is ready when its
-stderr says ``Listening on`` (read with a deadline, never by sleeping); gear
-serve is ready when its first stdout line names its port
+gearmand comes from ``start_c_gearmand`` (``-t 1 -l stderr --verbose INFO``,
+ready when its stderr says ``Listening on``, read with a deadline, never by
+sleeping); gear serve is ready when its first stdout line names its port
 (``start_gear_process``).  A thread then drains each server's stderr so a
 chatty log can never fill the pipe and stall the server; the last lines are
 kept for failure messages.
@@ -17,31 +17,18 @@ under GEAR_REQUIRE_PEERS=1 (``require_peer``).
 
 from __future__ import annotations
 
-import collections
-import os
-import selectors
-import shutil
-import socket
 import subprocess
-import tempfile
-import threading
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from typing import IO
+from dataclasses import dataclass
 
 import pytest
 
 from tests.conftest import (
-    GEARMAND,
     ServerProcess,
-    require_peer,
     require_program,
+    start_c_gearmand,
     start_gear_process,
 )
-
-#: how long gearmand may take to say it is listening
-START_TIMEOUT = 10.0
 
 
 @dataclass
@@ -50,9 +37,6 @@ class Peer:
 
     kind: str
     process: ServerProcess
-    log: collections.deque[str] = field(default_factory=lambda: collections.deque(maxlen=50))
-    cleanup: Callable[[], None] | None = None
-    drainer: threading.Thread | None = None
 
     @property
     def port(self) -> int:
@@ -62,97 +46,26 @@ class Peer:
     def pid(self) -> int:
         return self.process.proc.pid
 
+    @property
+    def log(self) -> list[str]:
+        """The last lines of its stderr."""
+        return list(self.process.log)
+
     def stop(self) -> None:
         """Stop the process, let the log drainer see EOF, close the pipes."""
         self.process.stop()
-        if self.drainer is not None:
-            self.drainer.join(5)
-        proc = self.process.proc
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
-        if self.cleanup is not None:
-            self.cleanup()
-
-
-def free_port() -> int:
-    """A port that was free a moment ago (bind 127.0.0.1:0, then release it)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _drain(stream: IO[bytes], log: collections.deque[str]) -> None:
-    try:
-        for raw in iter(stream.readline, b""):
-            log.append(raw.decode(errors="replace").rstrip())
-    except (ValueError, OSError):
-        return  # the stream was closed under us at clean-up
-
-
-def _start_draining(stream: IO[bytes] | None, log: collections.deque[str]) -> threading.Thread:
-    thread = threading.Thread(target=_drain, args=(stream, log), daemon=True)
-    if stream is not None:
-        thread.start()
-    return thread
-
-
-def _wait_listening(proc: subprocess.Popen[bytes], log: collections.deque[str]) -> bool:
-    """Read gearmand's stderr until ``Listening on``; False if it exits or stalls."""
-    assert proc.stderr is not None
-    fd = proc.stderr.fileno()
-    deadline = time.monotonic() + START_TIMEOUT
-    pending = b""
-    with selectors.DefaultSelector() as sel:
-        sel.register(fd, selectors.EVENT_READ)
-        while time.monotonic() < deadline:
-            if not sel.select(deadline - time.monotonic()):
-                continue
-            chunk = os.read(fd, 65536)
-            if not chunk:
-                return False
-            *lines, pending = (pending + chunk).split(b"\n")
-            for line in lines:
-                log.append(line.decode(errors="replace"))
-                if b"Listening on" in line:
-                    if pending:
-                        log.append(pending.decode(errors="replace"))
-                    return True
-    return False
 
 
 def start_gearmand(*extra: str) -> Peer:
     """C gearmand on a free loopback port, one I/O thread, logging to stderr."""
-    require_peer("gearmand", os.path.exists(GEARMAND), "apt-get install gearman-job-server")
-    tmp = tempfile.mkdtemp(prefix="gearmand-")
-    for _attempt in range(3):
-        port = free_port()
-        proc = subprocess.Popen(
-            [
-                *(GEARMAND, "-L", "127.0.0.1", "-p", str(port), "-t", "1", "-l", "stderr"),
-                *("--verbose", "INFO", "-P", os.path.join(tmp, "gearmand.pid"), *extra),
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        log: collections.deque[str] = collections.deque(maxlen=50)
-        peer = Peer("gearmand", ServerProcess(proc, port), log)
-        if _wait_listening(proc, log):
-            peer.drainer = _start_draining(proc.stderr, log)
-            peer.cleanup = lambda: shutil.rmtree(tmp, ignore_errors=True)
-            return peer
-        peer.stop()  # e.g. the port was taken meanwhile: try another
-    shutil.rmtree(tmp, ignore_errors=True)
-    raise RuntimeError("gearmand did not start: " + " / ".join(log))
+    return Peer("gearmand", start_c_gearmand(*extra))
 
 
 def start_gear(*extra: str) -> Peer:
-    """``gear serve --port 0`` as a subprocess."""
+    """``gear serve --port 0`` as a subprocess, its stderr drained."""
     process = start_gear_process(*extra)
-    peer = Peer("gear", process)
-    peer.drainer = _start_draining(process.proc.stderr, peer.log)
-    return peer
+    process.drain_stderr()
+    return Peer("gear", process)
 
 
 @pytest.fixture(scope="session")

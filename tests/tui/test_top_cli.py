@@ -8,8 +8,8 @@ import sys
 
 from gear.client.servers import SERVER_ENV_VARS
 
-from ..conftest import ServerProcess
-from .wire import Wire, gearmand
+from ..conftest import ServerProcess, running_c_gearmand
+from .wire import Wire
 
 
 def gear_top(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -63,7 +63,7 @@ def test_once_against_gear_serve_with_queued_jobs_and_sleeping_workers(
 
 
 def test_once_against_c_gearmand_shows_what_it_cannot_tell_as_n_a() -> None:
-    with gearmand() as server:
+    with running_c_gearmand() as server:
         conns = load(server.port)
         done = gear_top("-s", server.address)  # stdout is not a TTY: one snapshot
         assert done.returncode == 0, done.stderr
