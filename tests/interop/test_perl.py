@@ -109,11 +109,16 @@ def perl_run(perl: str, script: str, *args: str | int) -> list[str]:
 
 
 def start_worker(
-    perl: str, spawn: Spawn, port: int, func: str, jobs: int
+    perl: str, spawn: Spawn, port: int, func: str, jobs: int, *, registered: bool = True
 ) -> subprocess.Popen[bytes]:
-    """A Perl worker for ``func`` that exits after ``jobs`` jobs, once registered."""
+    """A Perl worker for ``func`` that exits after ``jobs`` jobs; by default, once registered.
+
+    With jobs already queued, pass ``registered=False``: the worker may do
+    them all and leave before a ``status`` poll could see it registered.
+    """
     worker = spawn(perl, "-e", WORKER, str(port), func, str(jobs))
-    wait_for_workers(port, func)
+    if registered:
+        wait_for_workers(port, func)
     return worker
 
 
@@ -146,7 +151,7 @@ def test_dispatch_background_then_drain(perl: str, spawn: Spawn, module_gear: Pe
     assert status == "1 0"
     port = module_gear.port
     assert status_table(admin_query(port, "prioritystatus"))["perl-bg"] == [0, 3, 0, 0]
-    worker = start_worker(perl, spawn, port, "perl-bg", 3)
+    worker = start_worker(perl, spawn, port, "perl-bg", 3, registered=False)
     assert worker_output(worker) == ["done a", "done b", "done c"]
     final = wait_for_admin(port, "status", lambda r: status_table(r)["perl-bg"] == [0, 0, 0])
     assert status_table(final)["perl-bg"] == [0, 0, 0]
