@@ -367,7 +367,10 @@ class Broker(BrokerCore):
         else:
             stats.jobs_exceptions += 1
         if job.clients:
-            out = response(ptype, *args)
+            # the result relayed as a response, built inline: a call with *args
+            # goes through the function's Python-level entry point
+            body = b"\0".join(args)
+            out = _pack_header(RES, ptype, len(body)) + body
             if ptype == PT.WORK_EXCEPTION:
                 self._end(job, response(PT.WORK_FAIL, job.handle), out)
             else:
