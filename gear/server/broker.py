@@ -56,6 +56,17 @@ _UNKNOWN_JOB_TEXT: Final[dict[int, str]] = {
 }
 
 
+def _relayed(ptype: int, args: tuple[bytes, ...]) -> bytes:
+    """A worker's packet as the response its clients get (same type and arguments).
+
+    ``response(ptype, *args)`` would do, but compiled code calls a function
+    with ``*args`` through its Python-level entry point (perf: 2.4% of the
+    server's samples in fg); a fixed signature is a native call.
+    """
+    body = b"\0".join(args)
+    return _pack_header(RES, ptype, len(body)) + body
+
+
 class Broker(BrokerCore):
     """Job routing state and the rules of the Gearman protocol."""
 
@@ -341,7 +352,7 @@ class Broker(BrokerCore):
             job.numerator = c_u32(packet[1][1])
             job.denominator = c_u32(packet[1][2])
         if job.clients:
-            out = response(packet[0], *packet[1])
+            out = _relayed(packet[0], packet[1])
             for client in job.clients:
                 self.send(client, out)
 
@@ -367,10 +378,7 @@ class Broker(BrokerCore):
         else:
             stats.jobs_exceptions += 1
         if job.clients:
-            # the result relayed as a response, built inline: a call with *args
-            # goes through the function's Python-level entry point
-            body = b"\0".join(args)
-            out = _pack_header(RES, ptype, len(body)) + body
+            out = _relayed(ptype, args)
             if ptype == PT.WORK_EXCEPTION:
                 self._end(job, response(PT.WORK_FAIL, job.handle), out)
             else:
