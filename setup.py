@@ -4,7 +4,7 @@ Strategy: the job server's per-packet path (framing, the broker, its state
 and the asyncio shell) and the load generator's connections are plain,
 strictly typed Python.  mypyc compiles those same modules to C extensions
 at install time, which removes most of the interpreter's cost per packet
-(fg round trips from 0.36 to 0.64-0.69 of C gearmand's rate, see
+(fg round trips from 0.36 to 0.64 of C gearmand's rate, see
 docs/benchmarks.md); nothing else changes and the source stays the single
 truth.  ``GEAR_PURE=1`` installs the plain Python modules only, and a
 machine without a C compiler falls back to them (the extensions are
