@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.client.conftest import stop_process
 from tests.conftest import running_c_gearmand, start_gear_process
 
 GEAR = [sys.executable, "-m", "gear"]
@@ -43,7 +42,7 @@ def job_server(request: pytest.FixtureRequest) -> Iterator[Peer]:
     else:
         srv = start_gear_process()
         yield Peer("gear", srv.proc, srv.port)
-        stop_process(srv)
+        srv.stop()
 
 
 @pytest.fixture
@@ -51,7 +50,7 @@ def gear_server() -> Iterator[Peer]:
     """gear serve only."""
     srv = start_gear_process()
     yield Peer("gear", srv.proc, srv.port)
-    stop_process(srv)
+    srv.stop()
 
 
 def gear_env(server: Peer) -> dict[str, str]:

@@ -14,7 +14,6 @@ from click.testing import CliRunner, Result
 
 from gear.cli import main
 from tests.cli.conftest import Peer, Processes, run_gear, start_gear_process
-from tests.client.conftest import stop_process
 
 #: one worker command for several functions: it dispatches on $GEAR_FUNCTION
 DISPATCH = r"""
@@ -104,13 +103,13 @@ def test_worker_survives_a_server_restart(procs: Processes) -> None:
         procs.gear(peer, "work", "reverse", "--", "rev")
         assert cli(peer, "submit", "reverse", "ab").stdout_bytes == b"ba"
     finally:
-        stop_process(first)
+        first.stop()
     second = start_gear_process("--port", str(port))
     try:
         again = cli(Peer("gear", second.proc, port), "submit", "reverse", "cd")
         assert again.stdout_bytes == b"dc"
     finally:
-        stop_process(second)
+        second.stop()
 
 
 def test_user_errors_are_one_line_with_documented_codes(gear_server: Peer) -> None:

@@ -88,15 +88,7 @@ async def fixed_servers() -> AsyncIterator[Callable[[], Any]]:
 
 @pytest.fixture
 def server_process() -> Iterator[ServerProcess]:
-    """``gear serve`` as a subprocess (its pipes closed afterwards, unlike ``gear_process``)."""
+    """``gear serve`` as a subprocess, stopped (pipes closed) afterwards."""
     srv = start_gear_process()
     yield srv
-    stop_process(srv)
-
-
-def stop_process(srv: ServerProcess) -> None:
-    """Stop a server subprocess and close its pipes."""
     srv.stop()
-    for pipe in (srv.proc.stdout, srv.proc.stderr):
-        if pipe is not None:
-            pipe.close()

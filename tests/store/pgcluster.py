@@ -12,10 +12,11 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from dataclasses import dataclass
+
+from tests.conftest import free_port
 
 
 def find_bindir() -> str | None:
@@ -28,13 +29,6 @@ def find_bindir() -> str | None:
             version = os.path.basename(os.path.dirname(bindir))
             found.append((int(version) if version.isdigit() else 0, bindir))
     return max(found)[1] if found else None
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass
