@@ -128,6 +128,24 @@ def test_wide_tables_cut_text_columns_to_fit() -> None:
     assert tables.fit([5, 5], [True, True], 4) == [5, 5]
 
 
+def test_wide_tables_never_cut_a_job_handle() -> None:
+    """Handles are copied into ``cancel job`` and ``gear status``: cut, they are useless."""
+    job = ar.QueuedJob(
+        handle="H:a-long-host-name:1796398285413077",
+        function="f" * 30,
+        unique="u" * 30,
+        priority="normal",
+        state="queued",
+        age=1.5,
+        size=4,
+        clients=0,
+        background=True,
+        when=0,
+    )
+    lines = plain(Table.of([("s", job)], False).aligned(width=60)).splitlines()
+    assert "H:a-long-host-name:1796398285413077" in lines[1]
+
+
 def test_every_row_type_of_the_parsers_has_columns() -> None:
     """A new reply row type without a column spec would print blank lines."""
     import typing

@@ -228,13 +228,15 @@ class Table:
         """Aligned lines for people: a header line, then one line per row.
 
         With ``width``, the widest text columns are cut (ending in ``…``)
-        until a line fits, keeping numbers whole.
+        until a line fits, keeping numbers and job handles whole (a handle
+        is copied to ``cancel job`` and ``gear status``).
         """
         rows = [self.headers(), *self.cells()]
         numeric = self.numeric()
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         if width is not None:
-            widths = fit(widths, numeric, width)
+            whole = [n or h == "HANDLE" for n, h in zip(numeric, rows[0], strict=True)]
+            widths = fit(widths, whole, width)
         lines: list[Fragments] = []
         for index, row in enumerate(rows):
             parts = [
@@ -254,11 +256,14 @@ class Table:
 MIN_WIDTH = 8
 
 
-def fit(widths: list[int], numeric: list[bool], limit: int) -> list[int]:
-    """Column widths whose line (two spaces between columns) fits ``limit``."""
+def fit(widths: list[int], whole: list[bool], limit: int) -> list[int]:
+    """Column widths whose line (two spaces between columns) fits ``limit``.
+
+    Columns marked ``whole`` are never cut.
+    """
     widths = list(widths)
     while (over := sum(widths) + 2 * (len(widths) - 1) - limit) > 0:
-        cuttable = [i for i, n in enumerate(numeric) if not n and widths[i] > MIN_WIDTH]
+        cuttable = [i for i, n in enumerate(whole) if not n and widths[i] > MIN_WIDTH]
         if not cuttable:
             break
         widest = max(cuttable, key=lambda i: widths[i])
