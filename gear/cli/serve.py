@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from gear.server import ConfigError, ServerConfig, run
-from gear.server.config import DEFAULT_PORT, LOG_LEVELS
+from gear.server.config import DEFAULT_PORT, LOG_LEVELS, TIMEOUT_UNITS
 
 
 @click.command()
@@ -45,7 +45,8 @@ from gear.server.config import DEFAULT_PORT, LOG_LEVELS
 @click.option(
     "--job-handle-prefix",
     default=None,
-    help="Job handles become PREFIX:<n> (default H:<host>-<boot token>).",
+    help="Job handles become PREFIX:<n> (default H:<host>, as gearmand; "
+    "<n> starts from the boot time in microseconds, so handles never repeat).",
 )
 @click.option(
     "--max-packet-size",
@@ -91,6 +92,14 @@ from gear.server.config import DEFAULT_PORT, LOG_LEVELS
     show_default=True,
     help="Where background jobs are kept: memory, sqlite:PATH or postgresql://...",
 )
+@click.option(
+    "--can-do-timeout-unit",
+    type=click.Choice(TIMEOUT_UNITS),
+    default="auto",
+    show_default=True,
+    help="Unit of workers' CAN_DO_TIMEOUT values: auto reads values below 1000 as "
+    "seconds (Perl, PHP, Go workers) and larger ones as milliseconds (libgearman).",
+)
 def serve(
     listen: tuple[str, ...],
     port: int,
@@ -104,6 +113,7 @@ def serve(
     allow_shutdown: bool,
     exceptions: bool,
     store: str,
+    can_do_timeout_unit: str,
 ) -> None:
     """Run a Gearman job server (drop-in for gearmand)."""
     config = ServerConfig(
@@ -119,6 +129,7 @@ def serve(
         allow_shutdown=allow_shutdown,
         exceptions=exceptions,
         store=store,
+        can_do_timeout_unit=can_do_timeout_unit,
     )
     try:
         config.validate()

@@ -241,7 +241,9 @@ class AsyncWorker:
             if fn.timeout is None:
                 transport.send(Packet.build(P.CAN_DO, fn.name))
             else:
-                ms = max(1, round(fn.timeout * 1000))
+                # milliseconds, at least 1000: below that gear reads seconds
+                # (Perl and Go workers send seconds) and C gearmand rounds up
+                ms = max(1000, round(fn.timeout * 1000))
                 transport.send(Packet.build(P.CAN_DO_TIMEOUT, fn.name, ms))
         return transport
 

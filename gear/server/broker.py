@@ -32,7 +32,15 @@ from gear.protocol.constants import (
     PacketType,
 )
 from gear.protocol.packets import Frame, response
-from gear.server.core import TIMER_DUE, TIMER_TIMEOUT, BrokerConfig, BrokerCore, c_atoi, c_u32
+from gear.server.core import (
+    TIMER_DUE,
+    TIMER_TIMEOUT,
+    BrokerConfig,
+    BrokerCore,
+    c_atoi,
+    c_u32,
+    can_do_timeout,
+)
 from gear.server.cron import CronError, next_run
 from gear.server.state import Function, Job, Session
 from gear.server.store import Store
@@ -49,6 +57,8 @@ _PLAIN_SUBMITS: Final[dict[int, tuple[int, bool]]] = {
 
 
 _UNKNOWN_JOB_DEFAULT: Final = "Job given in work result not found"
+#: the packets that end a worker's job
+_WORK_ENDS: Final = (P.WORK_COMPLETE, P.WORK_FAIL, P.WORK_EXCEPTION)
 _UNKNOWN_JOB_TEXT: Final[dict[int, str]] = {
     P.WORK_DATA: "Job does not exist on server",
     P.WORK_WARNING: "Job does not exist on server",
@@ -249,8 +259,7 @@ class Broker(BrokerCore):
             return
         timeout = 0.0
         if packet[0] == PT.CAN_DO_TIMEOUT:
-            ms = c_atoi(packet[1][1])
-            timeout = max(ms, 1000) / 1000.0 if ms > 0 else 0.0
+            timeout = can_do_timeout(packet[1][1], self.config.timeout_unit)
         f = self.function(name)
         if f in s.abilities:
             s.abilities[f] = timeout
@@ -274,15 +283,18 @@ class Broker(BrokerCore):
         self._remove_abilities(s, list(s.abilities))
 
     def _remove_abilities(self, s: Session, funcs: list[Function]) -> None:
+        """CANT_DO / RESET_ABILITIES: no more jobs of ``funcs`` for ``s``.
+
+        Jobs it is running stay its own: it may still finish them (their
+        WORK_COMPLETE reaches the clients), and they are queued again only
+        if it disconnects first.
+        """
         self._release(s, rewake=True)
         for f in funcs:
             del s.abilities[f]
             f.workers.pop(s, None)
             f.sleepers.pop(s, None)
         s.funcs = tuple(s.abilities)
-        for job in [j for j in s.running.values() if j.function in funcs]:
-            del s.running[job.handle]
-            self._requeue(job)
 
     def _pre_sleep(self, s: Session, packet: Frame) -> None:
         self._release(s, rewake=True)
@@ -346,7 +358,7 @@ class Broker(BrokerCore):
     def _work_update(self, s: Session, packet: Frame) -> None:
         job = s.running.get(packet[1][0])
         if job is None:
-            self._unknown_job(s, packet[0])
+            self._unknown_job(s, packet[0], packet[1][0])
             return
         if packet[0] == PT.WORK_STATUS:
             job.numerator = c_u32(packet[1][1])
@@ -356,15 +368,25 @@ class Broker(BrokerCore):
             for client in job.clients:
                 self.send(client, out)
 
-    def _unknown_job(self, s: Session, ptype: int) -> None:
-        """ERROR JOB_NOT_FOUND with C gearmand's text for each packet type."""
+    def _unknown_job(self, s: Session, ptype: int, handle: bytes) -> None:
+        """ERROR JOB_NOT_FOUND with C gearmand's text for each packet type.
+
+        A job that was taken from this worker (see ``BrokerCore._abandon``)
+        is no error: its late packets are dropped, and its last one
+        (COMPLETE, FAIL or EXCEPTION) forgets it.
+        """
+        abandoned = s.abandoned
+        if abandoned is not None and handle in abandoned:
+            if ptype in _WORK_ENDS:
+                del abandoned[handle]
+            return
         self.error(s, ErrorCode.JOB_NOT_FOUND, _UNKNOWN_JOB_TEXT.get(ptype, _UNKNOWN_JOB_DEFAULT))
 
     def _work_end(self, s: Session, packet: Frame) -> None:
         ptype, args = packet
         job = s.running.pop(args[0], None)
         if job is None:
-            self._unknown_job(s, ptype)
+            self._unknown_job(s, ptype, args[0])
             return
         job.function.running -= 1
         job.worker = None
@@ -377,6 +399,9 @@ class Broker(BrokerCore):
             stats.jobs_failed += 1
         else:
             stats.jobs_exceptions += 1
+        if ptype == PT.WORK_EXCEPTION:
+            # some workers (Perl's, older libgearman) follow it with WORK_FAIL
+            self._abandon(s, job.handle)
         if job.clients:
             out = _relayed(ptype, args)
             if ptype == PT.WORK_EXCEPTION:

@@ -15,6 +15,7 @@ from gear.server.stores import StoreURLError, create_store
 
 DEFAULT_PORT = 4730
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+TIMEOUT_UNITS = ("auto", "ms", "s")
 
 
 class ConfigError(ValueError):
@@ -33,7 +34,7 @@ class ServerConfig:
     job_retries: int = -1
     #: most workers one new job wakes; 0 = as many as there are runnable jobs
     worker_wakeup: int = 0
-    #: job handles become ``<prefix>:<n>``; default ``H:<host>-<boot token>``
+    #: job handles become ``<prefix>:<n>``; default ``H:<host>`` (gearmand's format)
     job_handle_prefix: str | None = None
     #: largest packet body accepted, in bytes
     max_packet_size: int = DEFAULT_MAX_PACKET
@@ -49,6 +50,8 @@ class ServerConfig:
     exceptions: bool = True
     #: where background jobs are kept: ``memory``, ``sqlite:PATH``, ``postgresql://...``
     store: str = "memory"
+    #: unit of CAN_DO_TIMEOUT values: ``auto`` (below 1000 seconds, else ms), ``ms`` or ``s``
+    can_do_timeout_unit: str = "auto"
 
     def validate(self) -> None:
         """Raise ConfigError for the first setting that cannot be used."""
@@ -62,6 +65,8 @@ class ServerConfig:
             raise ConfigError("--worker-wakeup takes 0 (as needed) or a positive number")
         if self.max_packet_size < 1024:
             raise ConfigError("--max-packet-size must be at least 1024 bytes")
+        if self.can_do_timeout_unit not in TIMEOUT_UNITS:
+            raise ConfigError(f"--can-do-timeout-unit takes one of {', '.join(TIMEOUT_UNITS)}")
         if self.log_level.upper() not in LOG_LEVELS:
             raise ConfigError(f"--log-level takes one of {', '.join(LOG_LEVELS)}")
         try:

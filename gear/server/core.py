@@ -9,7 +9,13 @@ asyncio; time comes from the injected clock.
 Wake-ups are bounded: a queued job NOOPs a sleeping worker only while the
 function has more runnable jobs than woken-but-not-yet-grabbing workers
 (``Function.promised``), so one job costs at most one NOOP however many
-workers sleep.
+workers sleep.  A promise that is not kept within a tick of the shell's
+wake-up clock (``expire_wakeups``) is taken back and another sleeper is
+woken, so one hung worker cannot starve the others.
+
+A job taken from a worker (timed out, or ended by its WORK_EXCEPTION) is
+remembered in ``Session.abandoned``: the worker's late WORK_* packets for
+it reach no one and get no error (Perl's worker dies on an ERROR reply).
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ from gear.server.store import MemoryStore, Store, StoredJob
 P = PacketType
 TIMER_DUE: Final = 0
 TIMER_TIMEOUT: Final = 1
+#: abandoned handles remembered per worker (a worker that never answers cannot grow it)
+ABANDONED_KEPT: Final = 64
 _NOOP: Final = response(P.NOOP)
 
 
@@ -43,6 +51,28 @@ class BrokerConfig:
     worker_wakeup: int = 0
     #: honour OPTION_REQ "exceptions"
     exceptions: bool = True
+    #: the first job gets ``<prefix><first_handle_id + 1>``
+    first_handle_id: int = 0
+    #: unit of CAN_DO_TIMEOUT values: ``ms``, ``s`` or ``auto`` (see ``can_do_timeout``)
+    timeout_unit: str = "auto"
+
+
+def can_do_timeout(raw: bytes, unit: str) -> float:
+    """The seconds a CAN_DO_TIMEOUT value allows a job to run (0 = no limit).
+
+    The protocol names no unit.  libgearman passes the caller's number
+    through and C gearmand reads milliseconds with a floor of 1000;
+    Perl's Gearman::Worker, PHP's documented ``addFunction`` and
+    gearman-go send seconds.  ``auto`` reads values below 1000 as seconds
+    (as milliseconds C would round them all up to one second, which no
+    caller can have meant) and larger ones as milliseconds.
+    """
+    n = c_atoi(raw)
+    if n <= 0:
+        return 0.0
+    if unit == "s" or (unit == "auto" and n < 1000):
+        return float(n)
+    return max(n, 1000) / 1000.0
 
 
 def c_u32(raw: bytes) -> int:
@@ -93,7 +123,9 @@ class BrokerCore:
         self.stats = Stats(clock())
         self._timers: list[tuple[float, int, int, Job, int]] = []
         self._timer_seq = 0
-        self._next_id = 0
+        self._next_id = config.first_handle_id
+        #: the wake-up clock: bumped by ``expire_wakeups``, stamped on each NOOP
+        self._wake_tick = 0
         self._next_session = 0
 
     # ------------------------------------------------------------ sessions --
@@ -308,6 +340,7 @@ class BrokerCore:
     def _noop(self, w: Session) -> None:
         self._stop_sleeping(w)
         w.woken = True
+        w.woken_tick = self._wake_tick
         for f in w.funcs:
             f.promised += 1
         self.send(w, _NOOP)
@@ -324,7 +357,34 @@ class BrokerCore:
                 if f.sleepers and f.runnable > f.promised:
                     self._wake(f)
 
+    def expire_wakeups(self) -> None:
+        """Take back NOOPs unanswered for a whole tick; wake other sleepers instead.
+
+        The I/O shell calls this every ``WAKEUP_TICK`` seconds.  A woken
+        worker that never grabs (a hung process, or a forked Perl worker
+        that died while its parent keeps the socket open) would otherwise
+        hold its promise forever, and the function's other sleeping
+        workers would never hear of the job.  Released workers are not
+        sleepers, so a dead one is not woken again.
+        """
+        self._wake_tick += 1
+        cutoff = self._wake_tick - 1
+        for f in self.functions.values():
+            if f.promised and f.runnable:
+                for w in [w for w in f.workers if w.woken and w.woken_tick < cutoff]:
+                    self._release(w, rewake=True)
+
     # ------------------------------------------------------------- endings --
+    @staticmethod
+    def _abandon(w: Session, handle: bytes) -> None:
+        """Remember a job taken from ``w``: its late WORK_* packets are not errors."""
+        abandoned = w.abandoned
+        if abandoned is None:
+            abandoned = w.abandoned = {}
+        abandoned[handle] = None
+        if len(abandoned) > ABANDONED_KEPT:
+            del abandoned[next(iter(abandoned))]
+
     def _requeue(self, job: Job) -> None:
         """The worker running ``job`` is gone: queue it again, or fail it."""
         f = job.function
@@ -442,6 +502,7 @@ class BrokerCore:
         worker = job.worker
         assert worker is not None
         worker.running.pop(job.handle, None)
+        self._abandon(worker, job.handle)
         job.function.running -= 1
         job.worker = None
         job.timer_seq += 1

@@ -19,7 +19,6 @@ import contextlib
 import gc
 import logging
 import os
-import secrets
 import signal
 import socket
 import sys
@@ -47,10 +46,24 @@ VERSION_STRING: Final = f"1.1.20-gear-{__version__}"
 MEMORY_POLL_SECONDS: Final = 1.0
 
 
+#: how often unanswered NOOPs are taken back (``Broker.expire_wakeups``)
+WAKEUP_TICK_SECONDS: Final = 0.5
+
+
 def default_handle_prefix() -> bytes:
-    """``H:<host>-<token>:``: the token is new each boot, so handles never repeat."""
-    host = socket.gethostname().split(".")[0][:32] or "localhost"
-    return f"H:{host}-{secrets.token_hex(3)}:".encode()
+    """``H:<host>:``, C gearmand's handle format (clients match it with a regex)."""
+    host = socket.gethostname()[:40] or "localhost"
+    return f"H:{host}:".encode()
+
+
+def first_handle_id() -> int:
+    """Where this boot's handle counter starts: microseconds since the epoch.
+
+    Handles then never repeat across restarts (the previous boot would
+    have had to hand out more than a million jobs a second to catch up),
+    and the store replay moves the counter past every stored handle.
+    """
+    return time.time_ns() // 1000
 
 
 class GearProtocol:
@@ -176,6 +189,8 @@ class Server:
                 job_retries=config.job_retries,
                 worker_wakeup=config.worker_wakeup,
                 exceptions=config.exceptions,
+                first_handle_id=first_handle_id(),
+                timeout_unit=config.can_do_timeout_unit,
             ),
             clock,
             create_store(config.store),
@@ -207,6 +222,7 @@ class Server:
         #: for a process the server owns (``run`` sets ``own_process``)
         self.memory = MemoryReleaser(freeze=own_process)
         self._memory_timer: asyncio.TimerHandle | None = None
+        self._wakeup_timer: asyncio.TimerHandle | None = None
 
     async def start(self) -> None:
         """Bind every listen address; ``port`` 0 picks one free port for all."""
@@ -230,6 +246,7 @@ class Server:
             port = self.addresses[0][1]
         self.port = port
         self._memory_timer = self.loop.call_later(MEMORY_POLL_SECONDS, self._poll_memory)
+        self._wakeup_timer = self.loop.call_later(WAKEUP_TICK_SECONDS, self._expire_wakeups)
         self.started.set()
 
     def _new_connection(self) -> asyncio.Protocol:
@@ -261,9 +278,15 @@ class Server:
         self.memory.poll(len(self.broker.jobs))
         self._memory_timer = self.loop.call_later(MEMORY_POLL_SECONDS, self._poll_memory)
 
+    def _expire_wakeups(self) -> None:
+        self.broker.expire_wakeups()
+        self.flush()
+        self._wakeup_timer = self.loop.call_later(WAKEUP_TICK_SECONDS, self._expire_wakeups)
+
     async def _close(self) -> None:
-        if self._memory_timer is not None:
-            self._memory_timer.cancel()
+        for timer in (self._memory_timer, self._wakeup_timer):
+            if timer is not None:
+                timer.cancel()
         for srv in self._servers:
             srv.close()
         self.flush()

@@ -158,6 +158,7 @@ class Session:
     """One connection: a client, a worker, an admin tool, or all of these."""
 
     __slots__ = (
+        "abandoned",
         "abilities",
         "all_yours",
         "client_id",
@@ -176,6 +177,7 @@ class Session:
         "state_since",
         "waiting",
         "woken",
+        "woken_tick",
     )
 
     def __init__(self, sid: int, peer: str, fd: int, connected: float) -> None:
@@ -209,6 +211,11 @@ class Session:
         self.sleeping = False
         #: True after a NOOP until the next grab
         self.woken = False
+        #: the broker's wake-up tick when the NOOP was sent (see ``expire_wakeups``)
+        self.woken_tick = 0
+        #: handles of jobs taken from this worker (timed out, or ended by its
+        #: WORK_EXCEPTION) whose late WORK_* packets are accepted quietly
+        self.abandoned: dict[bytes, None] | None = None
         #: when the worker's state (sleeping / awake / busy) last changed
         self.state_since = connected
         #: OPTION_REQ exceptions was sent

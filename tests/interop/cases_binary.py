@@ -193,16 +193,21 @@ def work_fail_relayed(s: Script) -> None:
     w.send(P.WORK_FAIL, handle)
 
 
+_NOT_FOUND = "worker< ERROR['JOB_NOT_FOUND', 'Job given in work result not found']"
+
+
 @case(
-    c=["plain< WORK_FAIL['H:<1>', '']"],
-    gear=["plain< WORK_FAIL['H:<1>']"],
+    c=["plain< WORK_FAIL['H:<1>', '']", _NOT_FOUND],
+    gear=["plain< WORK_FAIL['H:<1>']", "worker< -"],
 )
 def work_exception_without_option(s: Script) -> None:
     """WORK_EXCEPTION to a client that did not ask for exceptions: WORK_FAIL, job ends.
 
-    Deliberate difference: C's WORK_FAIL body carries a stray NUL after the
+    Deliberate differences: C's WORK_FAIL body carries a stray NUL after the
     handle (H:..:1\0), which a client matching handles byte for byte cannot
-    match; gear sends the bare handle, as every other WORK_FAIL.
+    match; gear sends the bare handle, as every other WORK_FAIL.  The
+    worker's result after its WORK_EXCEPTION is dropped without an ERROR
+    (issue #11: Perl's worker sends WORK_FAIL after it, and dies on ERROR).
     """
     f, c, w = s.fn("f"), s.conn("plain"), s.conn("worker")
     handle = c.submit(f, b"x")
@@ -213,9 +218,13 @@ def work_exception_without_option(s: Script) -> None:
     w.send(P.WORK_COMPLETE, handle, b"")
 
 
-@case()
+@case(c=[_NOT_FOUND], gear=["worker< -"])
 def work_exception_with_option(s: Script) -> None:
-    """OPTION_REQ exceptions → OPTION_RES; WORK_EXCEPTION is relayed and ends the job."""
+    """OPTION_REQ exceptions → OPTION_RES; WORK_EXCEPTION is relayed and ends the job.
+
+    Deliberate difference: the worker's result after its WORK_EXCEPTION is
+    dropped without an ERROR (issue #11).
+    """
     f, c, w = s.fn("f"), s.conn("opted"), s.conn("worker")
     c.send(P.OPTION_REQ, b"exceptions")
     handle = c.submit(f, b"x")
@@ -258,9 +267,28 @@ def work_from_other_worker(s: Script) -> None:
     c.barrier()
 
 
-@case()
-def cant_do_requeues_running_job(s: Script) -> None:
-    """CANT_DO mid-job requeues the job (status reset); the worker's COMPLETE is refused."""
+@case(
+    c=[
+        "client< WORK_STATUS['H:<1>', '1', '2'] | STATUS_RES['H:<1>', '1', '0', '0', '0']",
+        _NOT_FOUND,
+        "worker< JOB_ASSIGN['H:<1>', '~f', 'x']",
+        "admin< '~f\\t1\\t0\\t0\\n.\\n'",
+    ],
+    gear=[
+        "client< WORK_STATUS['H:<1>', '1', '2'] | STATUS_RES['H:<1>', '1', '1', '1', '2']",
+        "worker< -",
+        "worker< NO_JOB",
+        "admin< '~f\\t0\\t0\\t0\\n.\\n'",
+    ],
+)
+def cant_do_mid_job(s: Script) -> None:
+    """CANT_DO mid-job: C requeues the job and refuses the worker's COMPLETE.
+
+    Deliberate difference (issue #11): in gear the worker keeps the job it
+    holds, CANT_DO only stops new assignments, and its WORK_COMPLETE
+    reaches the client (as Perl's Gearman::Server does); the job is queued
+    again only if the worker disconnects first.
+    """
     handle, c, w = _running(s)
     w.send(P.WORK_STATUS, handle, b"1", b"2")
     w.send(P.CANT_DO, s.fn("f"))

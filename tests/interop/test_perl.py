@@ -181,3 +181,102 @@ def test_perl_worker_serves_gearman_cli(
     )
     assert (result.returncode, result.stdout) == (0, b"cba54321"), result.stderr
     assert worker_output(worker) == ["done abc", "done 12345"]
+
+
+# ---------------------------------------------------- issue #11: Perl's own tests --
+#: a worker whose job gives up its function (CANT_DO) and then finishes the job
+CANT_DO_WORKER = r"""
+use strict; use warnings; use Gearman::Worker;
+$| = 1;
+my ($port, $func) = @ARGV;
+my $worker = Gearman::Worker->new(job_servers => ["127.0.0.1:$port"]);
+my $done = 0;
+$worker->register_function($func => sub {
+    $worker->unregister_function($func);
+    print "unregistered\n";
+    $done = 1;
+    return scalar reverse $_[0]->arg;
+});
+$worker->work(stop_if => sub { $done });
+"""
+
+#: perl-Gearman's t/25-work-finish-command.t, subtests "work complete" and
+#: "work exception": one client with exceptions => 1; each worker object is
+#: made (and registered) here and run in a forked child, so this process
+#: keeps the first worker's socket open after that child is gone
+EXCEPTION_AFTER_FORKED_WORKER = r"""
+use strict; use warnings; use Gearman::Client; use Gearman::Worker;
+$| = 1;
+my ($port, $func) = @ARGV;
+my @js = ("127.0.0.1:$port");
+my $client = Gearman::Client->new(exceptions => 1, job_servers => [@js]);
+sub run_forked {
+    my ($w) = @_;
+    my $pid = fork();
+    if (!$pid) { $w->work(stop_if => sub { $_[0] }); exit 0 }
+    return $pid;
+}
+my $w1 = Gearman::Worker->new(job_servers => [@js]);
+$w1->register_function($func => sub { $w1->send_work_complete($_[0], "sum"); return });
+my $p1 = run_forked($w1);
+my $res = $client->do_task($func => "x", { on_exception => sub { print "exception?\n" } });
+print "complete: $$res\n";
+kill 'KILL', $p1; waitpid($p1, 0);
+my $w2 = Gearman::Worker->new(job_servers => [@js]);
+$w2->register_function($func => sub { $w2->send_work_exception($_[0], "job exception"); return });
+my $p2 = run_forked($w2);
+$res = $client->do_task($func => "x", {
+    on_exception => sub { print "on_exception: $_[0]\n" },
+    on_fail => sub { print "on_fail\n" },
+});
+print defined $res ? "result\n" : "no result\n";
+kill 'KILL', $p2; waitpid($p2, 0);
+"""
+
+#: perl-Gearman's t/14-sleep.t "sleep tree": two forked workers registered
+#: with a CAN_DO_TIMEOUT of 2 (seconds, as Perl means it); "S:R" sleeps S
+#: seconds and returns R.  Short jobs must complete; long ones fail once each
+#: (uniq "-": the second must not be coalesced onto the failed first); the
+#: workers survive their late results and run one more short job
+SLEEP_TREE = r"""
+use strict; use warnings; use Gearman::Client; use Gearman::Worker;
+$| = 1;
+my ($port, $func) = @ARGV;
+my @js = ("127.0.0.1:$port");
+my @pids;
+for (1 .. 2) {
+    my $w = Gearman::Worker->new(job_servers => [@js]);
+    $w->register_function($func => 2, sub {
+        my ($sleep, $ret) = $_[0]->arg =~ m/^(\d+)(?::(.+))?$/; sleep $sleep; return $ret });
+    my $pid = fork();
+    if (!$pid) { $w->work(); exit 0 }
+    push @pids, $pid;
+}
+my $client = Gearman::Client->new(exceptions => 1, job_servers => [@js]);
+for my $arg ("1:less", "1:one", "3", "3", "1:last") {
+    my %opts = $arg eq "3" ? (uniq => "-") : ();
+    my $res = $client->do_task($func => $arg, \%opts);
+    print "$arg => ", (defined $res ? $$res : "undef"), "\n";
+}
+kill 'KILL', @pids; waitpid($_, 0) for @pids;
+"""
+
+
+def test_cant_do_while_holding_a_job_keeps_it(perl: str, spawn: Spawn, module_gear: Peer) -> None:
+    """CANT_DO mid-job stops new jobs only: the worker's WORK_COMPLETE reaches do_task."""
+    worker = spawn(perl, "-e", CANT_DO_WORKER, str(module_gear.port), "perl-cant")
+    wait_for_workers(module_gear.port, "perl-cant")
+    assert perl_run(perl, DO_TASK, module_gear.port, "perl-cant", "hello") == ["olleh"]
+    assert worker_output(worker) == ["unregistered"]
+
+
+def test_exception_with_a_dead_forked_worker_still_registered(perl: str, module_gear: Peer) -> None:
+    """t/25-work-finish-command.t: the NOOP promised to a dead fork's socket is taken back."""
+    lines = perl_run(perl, EXCEPTION_AFTER_FORKED_WORKER, module_gear.port, "perl-exc")
+    assert lines == ["complete: sum", "on_exception: job exception", "no result"]
+
+
+def test_can_do_timeout_in_perls_seconds(perl: str, module_gear: Peer) -> None:
+    """t/14-sleep.t "sleep tree": Perl's timeout is seconds; late results kill no worker."""
+    lines = perl_run(perl, SLEEP_TREE, module_gear.port, "perl-sleep")
+    assert lines == ["1:less => less", "1:one => one", "3 => undef", "3 => undef", "1:last => last"]

@@ -382,6 +382,35 @@ def test_woken_worker_leaving_without_grabbing_wakes_another(net: Net) -> None:
     assert net.noops(workers) == []
 
 
+def test_unanswered_noop_is_taken_back_after_a_tick(net: Net) -> None:
+    """A woken worker that never grabs (hung, or a dead fork's open socket) starves no one."""
+    workers = [net.worker(b"f", sleep=True) for _ in range(3)]
+    _, h = net.client(b"f")
+    [hung] = net.noops(workers)
+    net.broker.expire_wakeups()  # woken during this tick: kept
+    assert net.noops(workers) == []
+    net.broker.expire_wakeups()  # a whole tick unanswered: released, another woken
+    [second] = net.noops(workers)
+    assert second is not hung
+    assert net.grab_handle(second) == h
+    net.broker.expire_wakeups()
+    net.broker.expire_wakeups()
+    assert net.noops(workers) == [], "the hung worker is not woken again"
+
+
+def test_answered_noop_is_not_taken_back(net: Net) -> None:
+    workers = [net.worker(b"f", sleep=True) for _ in range(3)]
+    net.client(b"f")
+    net.client(b"f")
+    woken = net.noops(workers)
+    assert len(woken) == 2
+    net.grab_handle(woken[0])
+    net.broker.expire_wakeups()
+    net.broker.expire_wakeups()
+    [again] = net.noops(workers)
+    assert again not in woken
+
+
 def test_sleepers_of_other_functions_are_not_woken(net: Net) -> None:
     others = [net.worker(b"g", sleep=True) for _ in range(5)]
     mine = net.worker(b"f", sleep=True)
@@ -478,7 +507,8 @@ def test_no_retry_limit_by_default(net: Net) -> None:
 
 
 # ---------------------------------------------------------------- timeouts --
-def test_can_do_timeout_is_milliseconds_with_a_one_second_floor(net: Net) -> None:
+def test_can_do_timeout_in_milliseconds_has_a_one_second_floor() -> None:
+    net = Net(timeout_unit="ms")
     c, h = net.client(b"f")
     w = net.connect()
     net.send(w, P.CAN_DO_TIMEOUT, b"f", b"10")
@@ -492,23 +522,79 @@ def test_can_do_timeout_is_milliseconds_with_a_one_second_floor(net: Net) -> Non
     net.broker.on_timer()
     assert net.read(c) == [fail(h)]
     assert net.status(h) == (h, b"0", b"0", b"0", b"0")
-    net.send(w, P.WORK_COMPLETE, h, b"late")
-    assert net.read(w) == [error(ErrorCode.JOB_NOT_FOUND, "Job given in work result not found")]
-    assert net.read(c) == []
 
 
-def test_can_do_timeout_above_the_floor(net: Net) -> None:
+@pytest.mark.parametrize(
+    ("unit", "raw", "seconds"),
+    [
+        ("auto", b"3", 3.0),  # Perl's register_function(name, 3, ...): seconds
+        ("auto", b"999", 999.0),
+        ("auto", b"1000", 1.0),  # libgearman's milliseconds
+        ("auto", b"2500", 2.5),
+        ("ms", b"3", 1.0),
+        ("ms", b"2500", 2.5),
+        ("s", b"3", 3.0),
+        ("s", b"2500", 2500.0),
+    ],
+)
+def test_can_do_timeout_units(unit: str, raw: bytes, seconds: float) -> None:
+    net = Net(timeout_unit=unit)
+    net.client(b"f")
+    w = net.connect()
+    net.send(w, P.CAN_DO_TIMEOUT, b"f", raw)
+    net.grab_handle(w)
+    assert net.broker.next_deadline() == T0 + seconds
+
+
+def test_late_result_of_a_timed_out_job_is_dropped_quietly(net: Net) -> None:
+    """The job failed to its client; the worker's late answer is no error (Perl dies on one)."""
     c, h = net.client(b"f")
     w = net.connect()
-    net.send(w, P.CAN_DO_TIMEOUT, b"f", b"2500")
+    net.send(w, P.CAN_DO_TIMEOUT, b"f", b"1")
     net.grab_handle(w)
-    assert net.broker.next_deadline() == T0 + 2.5
-    net.clock.now = T0 + 2.4
-    net.broker.on_timer()
-    assert net.read(c) == []
-    net.clock.now = T0 + 2.5
+    net.clock.now = T0 + 1
     net.broker.on_timer()
     assert net.read(c) == [fail(h)]
+    net.send(w, P.WORK_STATUS, h, b"1", b"2")
+    net.send(w, P.WORK_COMPLETE, h, b"late")
+    assert net.read(w) == []
+    assert net.read(c) == []
+    # once its last packet is in, the handle is an unknown one again
+    net.send(w, P.WORK_COMPLETE, h, b"again")
+    assert net.read(w) == [error(ErrorCode.JOB_NOT_FOUND, "Job given in work result not found")]
+
+
+def test_a_timed_out_job_is_not_coalesced_with_later_submits(net: Net) -> None:
+    c1, h1 = net.client(b"f", b"-", b"5")
+    w = net.connect()
+    net.send(w, P.CAN_DO_TIMEOUT, b"f", b"3")
+    assert net.grab_handle(w) == h1
+    net.clock.now = T0 + 3
+    net.broker.on_timer()
+    assert net.read(c1) == [fail(h1)]
+    _, h2 = net.client(b"f", b"-", b"5")
+    assert h2 != h1
+
+
+def test_work_fail_after_work_exception_is_dropped_quietly(net: Net) -> None:
+    """Perl's Gearman::Worker sends WORK_FAIL after its WORK_EXCEPTION."""
+    c, h = net.client(b"f")
+    w = net.worker(b"f")
+    net.grab_handle(w)
+    net.send(w, P.WORK_EXCEPTION, h, b"boom")
+    assert net.read(c) == [fail(h)]
+    net.send(w, P.WORK_FAIL, h)
+    assert net.read(w) == []
+    assert net.read(c) == []
+
+
+def test_abandoned_handles_kept_per_worker_are_bounded(net: Net) -> None:
+    w = net.worker(b"f")
+    for _ in range(200):
+        _, h = net.client(b"f")
+        assert net.grab_handle(w) == h
+        net.send(w, P.WORK_EXCEPTION, h, b"boom")
+    assert w.abandoned is not None and len(w.abandoned) == 64
 
 
 def test_finished_job_is_not_timed_out(net: Net) -> None:
@@ -702,6 +788,37 @@ def test_abandoned_jobs_do_not_pile_up_in_the_queues(net: Net) -> None:
 
 
 # ------------------------------------------------------------------ workers --
+def test_cant_do_mid_job_leaves_the_job_with_its_worker(net: Net) -> None:
+    c, h = net.client(b"f")
+    w = net.worker(b"f")
+    net.grab_handle(w)
+    net.send(w, P.CANT_DO, b"f")
+    net.client(b"f")
+    assert net.grab(w) == NO_JOB, "no new jobs of f"
+    assert net.admin_status() == b"f\t2\t1\t0\n.\n"
+    net.send(w, P.WORK_COMPLETE, h, b"done")
+    assert net.read(w) == []
+    assert net.read(c) == [complete(h, b"done")]
+
+
+def test_reset_abilities_mid_job_leaves_the_job_with_its_worker(net: Net) -> None:
+    c, h = net.client(b"f")
+    w = net.worker(b"f")
+    net.grab_handle(w)
+    net.send(w, P.RESET_ABILITIES)
+    net.send(w, P.WORK_COMPLETE, h, b"done")
+    assert net.read(c) == [complete(h, b"done")]
+
+
+def test_cant_do_then_disconnect_requeues_the_job(net: Net) -> None:
+    _, h = net.client(b"f")
+    w = net.worker(b"f")
+    net.grab_handle(w)
+    net.send(w, P.CANT_DO, b"f")
+    net.broker.disconnect(w)
+    assert net.grab_handle(net.worker(b"f")) == h
+
+
 def test_duplicate_can_do_counts_once(net: Net) -> None:
     w = net.connect()
     for _ in range(3):
