@@ -5,13 +5,20 @@ dispatches each decoded packet through ``handlers`` (a list indexed by type
 number).  Replies go into each session's ``out`` list and the session onto
 ``dirty``; the shell writes every dirty session's bytes once per batch of
 input (one ``write`` per connection per batch).  Time comes from the
-injected ``clock``; timers (epoch jobs, job timeouts) live in one heap whose
-earliest deadline the shell asks for with ``next_deadline`` and fires with
-``on_timer``.  State and shared operations are in ``gear.server.core``.
+injected ``clock``.
 
-Scheduling follows gearmand 2.0: priority is global across a worker's
-functions (HIGH, then NORMAL, then LOW), FIFO within a priority, and a
-worker's functions are scanned round-robin so no function starves.
+``Broker`` composes three parts, each small enough to read alone:
+
+* ``gear.server.jobs``: the job table (functions, jobs, queues, handles)
+  and the timer heap;
+* ``gear.server.dispatch``: session output, the worker registry and the
+  sleep / wake-up cycle;
+* ``gear.server.lifecycle``: the steps of a job's life the handlers share
+  (queue and wake, durable acknowledgements, requeue, end, cancel, timers).
+
+The handlers below are the protocol's rules written with those parts.  The
+per-job path (submit, grab, assign, complete) builds its replies inline:
+each call saved there is measured in ``gear bench`` fg.
 """
 
 from __future__ import annotations
@@ -32,38 +39,50 @@ from gear.protocol.constants import (
     PacketType,
 )
 from gear.protocol.packets import Frame, response
-from gear.server.core import (
-    TIMER_DUE,
-    TIMER_TIMEOUT,
-    BrokerConfig,
-    BrokerCore,
-    c_atoi,
-    c_u32,
-    can_do_timeout,
-)
 from gear.server.cron import CronError, next_run
+from gear.server.dispatch import Dispatch, Outbox
+from gear.server.jobs import TIMER_DUE, TIMER_TIMEOUT, JobTable
+from gear.server.lifecycle import BrokerConfig, Lifecycle
 from gear.server.state import Function, Job, Session
-from gear.server.store import Store
+from gear.server.stats import Stats
+from gear.server.store import MemoryStore, Store, StoredJob
 
-__all__ = ["Broker", "BrokerConfig"]
+__all__ = ["Broker", "BrokerConfig", "c_atoi", "c_u32", "can_do_timeout"]
 
-P = PacketType
-_NO_JOB: Final = response(P.NO_JOB)
+_NO_JOB: Final = response(PT.NO_JOB)
 _pack_header: Final = HEADER.pack
 #: (priority, background) of the six plain submit packets, by type number
 _PLAIN_SUBMITS: Final[dict[int, tuple[int, bool]]] = {
     int(t): (int(pr), bg) for (pr, bg), t in SUBMIT_TYPE.items()
 }
-
-
 _UNKNOWN_JOB_DEFAULT: Final = "Job given in work result not found"
 #: the packets that end a worker's job
-_WORK_ENDS: Final = (P.WORK_COMPLETE, P.WORK_FAIL, P.WORK_EXCEPTION)
+_WORK_ENDS: Final = (PT.WORK_COMPLETE, PT.WORK_FAIL, PT.WORK_EXCEPTION)
 _UNKNOWN_JOB_TEXT: Final[dict[int, str]] = {
-    P.WORK_DATA: "Job does not exist on server",
-    P.WORK_WARNING: "Job does not exist on server",
-    P.WORK_EXCEPTION: "An exception was received for a job that does not exist",
+    PT.WORK_DATA: "Job does not exist on server",
+    PT.WORK_WARNING: "Job does not exist on server",
+    PT.WORK_EXCEPTION: "An exception was received for a job that does not exist",
 }
+
+
+def c_u32(raw: bytes) -> int:
+    """C's ``(uint32_t)atoi(raw)``: how gearmand stores WORK_STATUS numbers."""
+    return c_atoi(raw) & 0xFFFFFFFF
+
+
+def c_atoi(raw: bytes) -> int:
+    """C's atoi: the leading decimal digits (after an optional sign), else 0."""
+    digits = raw.strip()
+    n = 0
+    sign = 1
+    if digits[:1] in (b"-", b"+"):
+        sign = -1 if digits[:1] == b"-" else 1
+        digits = digits[1:]
+    for ch in digits:
+        if not 48 <= ch <= 57:
+            break
+        n = n * 10 + ch - 48
+    return sign * n
 
 
 def _relayed(ptype: int, args: tuple[bytes, ...]) -> bytes:
@@ -77,7 +96,25 @@ def _relayed(ptype: int, args: tuple[bytes, ...]) -> bytes:
     return _pack_header(RES, ptype, len(body)) + body
 
 
-class Broker(BrokerCore):
+def can_do_timeout(raw: bytes, unit: str) -> float:
+    """The seconds a CAN_DO_TIMEOUT value allows a job to run (0 = no limit).
+
+    The protocol names no unit.  libgearman passes the caller's number
+    through and C gearmand reads milliseconds with a floor of 1000;
+    Perl's Gearman::Worker, PHP's documented ``addFunction`` and
+    gearman-go send seconds.  ``auto`` reads values below 1000 as seconds
+    (as milliseconds C would round them all up to one second, which no
+    caller can have meant) and larger ones as milliseconds.
+    """
+    n = c_atoi(raw)
+    if n <= 0:
+        return 0.0
+    if unit == "s" or (unit == "auto" and n < 1000):
+        return float(n)
+    return max(n, 1000) / 1000.0
+
+
+class Broker:
     """Job routing state and the rules of the Gearman protocol."""
 
     def __init__(
@@ -86,9 +123,96 @@ class Broker(BrokerCore):
         clock: Callable[[], float],
         store: Store | None = None,
     ) -> None:
-        super().__init__(config, clock, store)
+        self.config = config
+        self.clock = clock
+        self.store: Store = store or MemoryStore()
+        #: the store's ``durable``, read on every submit
+        self._durable = self.store.durable
+        self.stats = Stats(clock())
+        #: connected sessions by id
+        self.sessions: dict[int, Session] = {}
+        self.outbox = Outbox()
+        #: sessions with output waiting; the I/O shell drains it
+        self.dirty = self.outbox.dirty
+        self.table = JobTable(config.handle_prefix, config.first_handle_id)
+        self.dispatch = Dispatch(self.outbox, config.worker_wakeup)
+        self.life = Lifecycle(
+            config, clock, self.table, self.dispatch, self.store, self.stats, self.sessions
+        )
+        self.timers = self.life.timers
+        self._next_session = 0
         #: request handlers indexed by packet type
         self.handlers = self._handler_table()
+
+    # -------------------------------------------------- what the shell uses --
+    @property
+    def functions(self) -> dict[bytes, Function]:
+        """Functions by name, in the order they were first seen."""
+        return self.table.functions
+
+    @property
+    def jobs(self) -> dict[bytes, Job]:
+        """Every live job by handle."""
+        return self.table.jobs
+
+    @property
+    def max_queue(self) -> dict[bytes, tuple[int, int, int]]:
+        """Queue limits by function name."""
+        return self.table.max_queue
+
+    @property
+    def has_timers(self) -> bool:
+        """Whether any timer (possibly stale) is pending."""
+        return self.timers.pending
+
+    def next_deadline(self) -> float | None:
+        """When ``on_timer`` should next be called (clock seconds), if ever."""
+        return self.timers.next_deadline()
+
+    def on_timer(self) -> None:
+        """Run every timer that is due: release epoch jobs, time out jobs."""
+        self.life.on_timer()
+
+    def expire_wakeups(self) -> None:
+        """Take back NOOPs unanswered for a tick (``Dispatch.expire``)."""
+        self.dispatch.expire(self.table.functions.values())
+
+    def send(self, s: Session, data: bytes) -> None:
+        """Queue bytes for a session."""
+        self.outbox.send(s, data)
+
+    def function(self, name: bytes) -> Function:
+        """The function called ``name``, created when first seen."""
+        return self.table.function(name)
+
+    def restore(self, record: StoredJob) -> Job:
+        """Re-create a job read back from the store at start-up (before serving)."""
+        return self.life.restore(record)
+
+    def cancel(self, handle: bytes) -> bool:
+        """Cancel a job (``Lifecycle.cancel``); False if there is none."""
+        return self.life.cancel(handle)
+
+    def set_max_queue(self, name: bytes, limits: tuple[int, int, int]) -> None:
+        """Limit a function's queue, whether or not it exists yet."""
+        self.table.set_max_queue(name, limits)
+
+    def drop_function(self, name: bytes) -> str | None:
+        """Forget a function; the reason it cannot be dropped, or None."""
+        return self.table.drop_function(name)
+
+    def running_count(self) -> int:
+        """Jobs a worker is running right now."""
+        return self.table.running_count()
+
+    # ---------------------------------------------------------- connections --
+    def connect(self, peer: str, fd: int) -> Session:
+        """Register a new connection."""
+        self._next_session += 1
+        s = Session(self._next_session, peer, fd, self.clock())
+        self.sessions[s.id] = s
+        self.stats.connections_total += 1
+        return s
 
     def disconnect(self, s: Session) -> None:
         """Forget a connection: its waits, its abilities and its running jobs."""
@@ -97,19 +221,11 @@ class Broker(BrokerCore):
         for job in list(s.waiting.values()):
             self._detach_client(job, s)
         s.waiting.clear()
-        self._release(s, rewake=False)
-        self._stop_sleeping(s)
-        funcs = s.funcs
-        for f in funcs:
-            f.workers.pop(s, None)
-        s.abilities.clear()
-        s.funcs = ()
+        funcs = self.dispatch.leave(s)
         for job in list(s.running.values()):
-            self._requeue(job)
+            self.life.requeue(job)
         s.running.clear()
-        for f in funcs:
-            if f.sleepers and f.runnable > f.promised:
-                self._wake(f)
+        self.dispatch.wake_waiting(funcs)
         s.out.clear()
 
     def handle_packet(self, s: Session, packet: Frame) -> None:
@@ -117,35 +233,35 @@ class Broker(BrokerCore):
         self.handlers[packet[0]](s, packet)
 
     def _not_expected(self, s: Session, packet: Frame) -> None:
-        self.error(s, ErrorCode.INVALID_COMMAND, "Command not expected")
+        self.outbox.error(s, ErrorCode.INVALID_COMMAND, "Command not expected")
 
     def _handler_table(self) -> list[Callable[[Session, Frame], None]]:
         """Handlers indexed by packet type number (a list: the fastest lookup)."""
         table: dict[int, Callable[[Session, Frame], None]] = {
-            P.CAN_DO: self._can_do,
-            P.CAN_DO_TIMEOUT: self._can_do,
-            P.CANT_DO: self._cant_do,
-            P.RESET_ABILITIES: self._reset_abilities,
-            P.PRE_SLEEP: self._pre_sleep,
-            P.GRAB_JOB: self._grab,
-            P.GRAB_JOB_UNIQ: self._grab,
-            P.GRAB_JOB_ALL: self._grab,
-            P.WORK_STATUS: self._work_update,
-            P.WORK_DATA: self._work_update,
-            P.WORK_WARNING: self._work_update,
-            P.WORK_COMPLETE: self._work_end,
-            P.WORK_FAIL: self._work_end,
-            P.WORK_EXCEPTION: self._work_end,
-            P.GET_STATUS: self._get_status,
-            P.GET_STATUS_UNIQUE: self._get_status_unique,
-            P.ECHO_REQ: self._echo,
-            P.OPTION_REQ: self._option,
-            P.SET_CLIENT_ID: self._set_client_id,
-            P.ALL_YOURS: self._all_yours,
+            PT.CAN_DO: self._can_do,
+            PT.CAN_DO_TIMEOUT: self._can_do,
+            PT.CANT_DO: self._cant_do,
+            PT.RESET_ABILITIES: self._reset_abilities,
+            PT.PRE_SLEEP: self._pre_sleep,
+            PT.GRAB_JOB: self._grab,
+            PT.GRAB_JOB_UNIQ: self._grab,
+            PT.GRAB_JOB_ALL: self._grab,
+            PT.WORK_STATUS: self._work_update,
+            PT.WORK_DATA: self._work_update,
+            PT.WORK_WARNING: self._work_update,
+            PT.WORK_COMPLETE: self._work_end,
+            PT.WORK_FAIL: self._work_end,
+            PT.WORK_EXCEPTION: self._work_end,
+            PT.GET_STATUS: self._get_status,
+            PT.GET_STATUS_UNIQUE: self._get_status_unique,
+            PT.ECHO_REQ: self._echo,
+            PT.OPTION_REQ: self._option,
+            PT.SET_CLIENT_ID: self._set_client_id,
+            PT.ALL_YOURS: self._all_yours,
         }
         for ptype in SUBMIT_KINDS:
             table[ptype] = self._submit
-        return [table.get(n, self._not_expected) for n in range(max(P) + 1)]
+        return [table.get(n, self._not_expected) for n in range(max(PacketType) + 1)]
 
     # -------------------------------------------------------------- submit --
     def _submit(self, s: Session, packet: Frame) -> None:
@@ -163,7 +279,7 @@ class Broker(BrokerCore):
             try:
                 when = next_run([a.decode("ascii", "replace") for a in args[2:7]], self.clock())
             except CronError as exc:
-                self.error(s, ErrorCode.INVALID_ARGUMENT, f"Bad schedule: {exc}")
+                self.outbox.error(s, ErrorCode.INVALID_ARGUMENT, f"Bad schedule: {exc}")
                 return
         else:
             reducer = args[2]
@@ -184,7 +300,8 @@ class Broker(BrokerCore):
         if not 0 < len(name) <= MAX_FUNCTION or len(unique) > MAX_UNIQUE:
             self._invalid_submit(s, name, unique)
             return None
-        f = self.functions.get(name) or self.function(name)
+        table = self.table
+        f = table.functions.get(name) or table.function(name)
         key = data if unique == b"-" else unique
         if key:
             existing = f.uniques.get(key)
@@ -193,13 +310,12 @@ class Broker(BrokerCore):
                 return existing
         limit = f.max_queue[priority]
         if limit and f.total >= limit:
-            self.error(s, ErrorCode.QUEUE_ERROR, "Job queue is full")
+            self.outbox.error(s, ErrorCode.QUEUE_ERROR, "Job queue is full")
             return None
-        self._next_id += 1
-        handle = b"%s%d" % (self._handle_prefix, self._next_id)
+        handle = table.new_handle()
         now = self.clock()
         job = Job(handle, f, unique, key, data, priority, background, now)
-        self.jobs[handle] = job
+        table.jobs[handle] = job
         if key:
             f.uniques[key] = job
         if not background:
@@ -213,7 +329,7 @@ class Broker(BrokerCore):
             job.when = when
         if background and self._durable:
             job.acks = [s]
-            self.store.add(job, lambda error: self._stored(job, error))
+            self.store.add(job, lambda error: self.life.stored(job, error))
             return job
         job.admitted = True
         out = s.out
@@ -222,108 +338,68 @@ class Broker(BrokerCore):
         out.append(_pack_header(RES, PT.JOB_CREATED, len(handle)) + handle)
         if when > now:
             f.scheduled += 1
-            self._push_timer(when, TIMER_DUE, job)
+            self.timers.push(when, TIMER_DUE, job)
             return job
-        # _enqueue(job, head=False), inlined: this is the path of every new job
+        # Lifecycle.queue(job, head=False), inlined: this is the path of every new job
         job.queued = True
         f.queues[priority].append(job)
         f.queued[priority] += 1
         if f.sleepers:
-            self._wake(f)
+            self.dispatch.wake(f)
         return job
 
     def _invalid_submit(self, s: Session, name: bytes, unique: bytes) -> None:
         if len(unique) > MAX_UNIQUE:
-            self.error(s, ErrorCode.ARGUMENT_TOO_LARGE, "Unique value too large")
+            self.outbox.error(s, ErrorCode.ARGUMENT_TOO_LARGE, "Unique value too large")
         elif len(name) > MAX_FUNCTION:
-            self.error(s, ErrorCode.ARGUMENT_TOO_LARGE, "Function name too large")
+            self.outbox.error(s, ErrorCode.ARGUMENT_TOO_LARGE, "Function name too large")
         else:
-            self.error(s, ErrorCode.INVALID_ARGUMENT, "Function name is empty")
+            self.outbox.error(s, ErrorCode.INVALID_ARGUMENT, "Function name is empty")
 
     def _coalesce(self, s: Session, job: Job, background: bool) -> None:
         if background:
             if self._durable and not job.stored:
-                self._pin_durably(s, job)
+                self.life.pin_durably(s, job)
                 return
             job.background = True
         elif s not in job.clients:
             job.clients.append(s)
             s.waiting[job.handle] = job
-        self.send(s, response(PT.JOB_CREATED, job.handle))
+        self.outbox.send(s, response(PT.JOB_CREATED, job.handle))
 
     # ------------------------------------------------------------- workers --
     def _can_do(self, s: Session, packet: Frame) -> None:
         name = packet[1][0]
         if not name or len(name) > MAX_FUNCTION:
-            self.error(s, ErrorCode.INVALID_ARGUMENT, "Function name is empty or too large")
+            self.outbox.error(s, ErrorCode.INVALID_ARGUMENT, "Function name is empty or too large")
             return
         timeout = 0.0
         if packet[0] == PT.CAN_DO_TIMEOUT:
             timeout = can_do_timeout(packet[1][1], self.config.timeout_unit)
-        f = self.function(name)
-        if f in s.abilities:
-            s.abilities[f] = timeout
-            return
-        self._release(s, rewake=True)
-        s.abilities[f] = timeout
-        s.funcs = tuple(s.abilities)
-        f.workers[s] = None
-        if s.sleeping:
-            f.sleepers[s] = None
-            if f.runnable > f.promised:
-                self._wake(f)
+        self.dispatch.register(s, self.table.function(name), timeout)
 
     def _cant_do(self, s: Session, packet: Frame) -> None:
-        f = self.functions.get(packet[1][0])
-        if f is None or f not in s.abilities:
-            return
-        self._remove_abilities(s, [f])
+        f = self.table.functions.get(packet[1][0])
+        if f is not None and f in s.abilities:
+            self.dispatch.unregister(s, [f])
 
     def _reset_abilities(self, s: Session, packet: Frame) -> None:
-        self._remove_abilities(s, list(s.abilities))
-
-    def _remove_abilities(self, s: Session, funcs: list[Function]) -> None:
-        """CANT_DO / RESET_ABILITIES: no more jobs of ``funcs`` for ``s``.
-
-        Jobs it is running stay its own: it may still finish them (their
-        WORK_COMPLETE reaches the clients), and they are queued again only
-        if it disconnects first.
-        """
-        self._release(s, rewake=True)
-        for f in funcs:
-            del s.abilities[f]
-            f.workers.pop(s, None)
-            f.sleepers.pop(s, None)
-        s.funcs = tuple(s.abilities)
+        self.dispatch.unregister(s, list(s.abilities))
 
     def _pre_sleep(self, s: Session, packet: Frame) -> None:
-        self._release(s, rewake=True)
-        if s.sleeping:
-            return
-        for f in s.funcs:
-            if f.runnable > f.promised:
-                self._noop(s)
-                return
-        s.sleeping = True
-        s.state_since = self.clock()
-        for f in s.funcs:
-            f.sleepers[s] = None
+        self.dispatch.sleep(s, self.clock())
 
     def _grab(self, s: Session, packet: Frame) -> None:
         if s.woken:
-            s.woken = False
-            for f in s.funcs:
-                f.promised -= 1
-            job = self._next_job(s)
-            for f in s.funcs:
-                if f.sleepers and f.runnable > f.promised:
-                    self._wake(f)
+            self.dispatch.grabbed(s)
+            job = self.table.next_job(s)
+            self.dispatch.wake_waiting(s.funcs)
         else:
             if s.sleeping:
-                self._stop_sleeping(s)
-            job = self._next_job(s)
+                self.dispatch.stop_sleeping(s)
+            job = self.table.next_job(s)
         if job is None:
-            self.send(s, _NO_JOB)
+            self.outbox.send(s, _NO_JOB)
             return
         self._assign(s, job, packet[0])
 
@@ -341,7 +417,7 @@ class Broker(BrokerCore):
             self.store.started(job)
         timeout = s.abilities[f]
         if timeout:
-            self._push_timer(now + timeout, TIMER_TIMEOUT, job)
+            self.timers.push(now + timeout, TIMER_TIMEOUT, job)
         if grab_type == PT.GRAB_JOB:
             ptype, body = PT.JOB_ASSIGN, b"\0".join((handle, f.name, job.data))
         elif grab_type == PT.GRAB_JOB_ALL and job.reducer:
@@ -366,12 +442,12 @@ class Broker(BrokerCore):
         if job.clients:
             out = _relayed(packet[0], packet[1])
             for client in job.clients:
-                self.send(client, out)
+                self.outbox.send(client, out)
 
     def _unknown_job(self, s: Session, ptype: int, handle: bytes) -> None:
         """ERROR JOB_NOT_FOUND with C gearmand's text for each packet type.
 
-        A job that was taken from this worker (see ``BrokerCore._abandon``)
+        A job that was taken from this worker (see ``Lifecycle.abandon``)
         is no error: its late packets are dropped, and its last one
         (COMPLETE, FAIL or EXCEPTION) forgets it.
         """
@@ -380,7 +456,8 @@ class Broker(BrokerCore):
             if ptype in _WORK_ENDS:
                 del abandoned[handle]
             return
-        self.error(s, ErrorCode.JOB_NOT_FOUND, _UNKNOWN_JOB_TEXT.get(ptype, _UNKNOWN_JOB_DEFAULT))
+        text = _UNKNOWN_JOB_TEXT.get(ptype, _UNKNOWN_JOB_DEFAULT)
+        self.outbox.error(s, ErrorCode.JOB_NOT_FOUND, text)
 
     def _work_end(self, s: Session, packet: Frame) -> None:
         ptype, args = packet
@@ -399,19 +476,16 @@ class Broker(BrokerCore):
             stats.jobs_failed += 1
         else:
             stats.jobs_exceptions += 1
-        if ptype == PT.WORK_EXCEPTION:
             # some workers (Perl's, older libgearman) follow it with WORK_FAIL
-            self._abandon(s, job.handle)
-        if job.clients:
-            out = _relayed(ptype, args)
-            if ptype == PT.WORK_EXCEPTION:
-                self._end(job, response(PT.WORK_FAIL, job.handle), out)
-            else:
-                self._end(job, out, out)
+            self.life.abandon(s, job.handle)
+        if not job.clients:
+            self.life.drop(job)
             return
-        if job.stored or job.acks is not None:
-            self.store.remove(job)
-        self._forget(job)
+        out = _relayed(ptype, args)
+        if ptype == PT.WORK_EXCEPTION:
+            self.life.end(job, response(PT.WORK_FAIL, job.handle), out)
+        else:
+            self.life.end(job, out, out)
 
     def _detach_client(self, job: Job, s: Session) -> None:
         if s in job.clients:
@@ -419,29 +493,26 @@ class Broker(BrokerCore):
         if job.clients or job.background:
             return
         if job.queued:
-            self._unqueue(job)
-            self._forget(job)
+            self.table.unqueue(job)
+            self.table.forget(job)
 
     # ------------------------------------------------------ status, misc ----
     def _get_status(self, s: Session, packet: Frame) -> None:
         handle = packet[1][0]
-        job = self.jobs.get(handle)
+        job = self.table.jobs.get(handle)
         if job is None:
-            self.send(s, response(PT.STATUS_RES, handle, b"0", b"0", b"0", b"0"))
+            self.outbox.send(s, response(PT.STATUS_RES, handle, b"0", b"0", b"0", b"0"))
             return
         running = b"1" if job.worker is not None else b"0"
         num, den = str(job.numerator).encode(), str(job.denominator).encode()
-        self.send(s, response(PT.STATUS_RES, handle, b"1", running, num, den))
+        self.outbox.send(s, response(PT.STATUS_RES, handle, b"1", running, num, den))
 
     def _get_status_unique(self, s: Session, packet: Frame) -> None:
         unique = packet[1][0]
-        job = None
-        for f in self.functions.values():
-            job = f.uniques.get(unique)
-            if job is not None:
-                break
+        job = self.table.by_unique(unique)
         if job is None:
-            self.send(s, response(PT.STATUS_RES_UNIQUE, unique, b"0", b"0", b"0", b"0", b"0"))
+            reply = response(PT.STATUS_RES_UNIQUE, unique, b"0", b"0", b"0", b"0", b"0")
+            self.outbox.send(s, reply)
             return
         fields = (
             b"1",
@@ -450,7 +521,7 @@ class Broker(BrokerCore):
             str(job.denominator).encode(),
             str(len(job.clients)).encode(),
         )
-        self.send(s, response(PT.STATUS_RES_UNIQUE, unique, *fields))
+        self.outbox.send(s, response(PT.STATUS_RES_UNIQUE, unique, *fields))
 
     def _echo(self, s: Session, packet: Frame) -> None:
         data = packet[1][0]
@@ -463,9 +534,10 @@ class Broker(BrokerCore):
         option = packet[1][0]
         if self.config.exceptions and option.lower() == b"exceptions":
             s.exceptions = True
-            self.send(s, response(PT.OPTION_RES, option))
+            self.outbox.send(s, response(PT.OPTION_RES, option))
         else:
-            self.error(s, ErrorCode.UNKNOWN_OPTION, "Server does not recognize given option")
+            text = "Server does not recognize given option"
+            self.outbox.error(s, ErrorCode.UNKNOWN_OPTION, text)
 
     def _set_client_id(self, s: Session, packet: Frame) -> None:
         words = packet[1][0][:MAX_CLIENT_ID].split()
