@@ -252,13 +252,15 @@ def _probe_or_fail(conn: psycopg.Connection[Any], schema: str, path: str) -> Non
 
 
 def _probe(conn: psycopg.Connection[Any], schema: str) -> tuple[dict[str, str], str | None]:
+    """What ``_gear_probe()`` says the server's Python imports, or why it cannot."""
     import psycopg
 
     try:
         with conn.transaction():
             row = conn.execute(f"SELECT {schema}._gear_probe()").fetchone()
     except psycopg.Error as exc:
-        return {}, _one_line(exc)
+        reason = exc.diag.message_primary or _one_line(exc)
+        return {}, reason.removeprefix("plpy.Error: ")
     assert row is not None
     found: dict[str, str] = json.loads(row[0])
     return found, None

@@ -154,7 +154,8 @@ def do(
             on_data=chunks.append,
         )
 
-    result = b"".join(chunks) + _run(plpy, GD, call, submit)
+    complete = _run(plpy, GD, call, submit)
+    result = b"".join(chunks) + complete
     return _text(plpy, result, call.function) if text else result
 
 

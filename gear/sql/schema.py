@@ -60,7 +60,7 @@ if g is None:
         from gear.sql import plpython as g
     except ImportError as exc:
         plpy.error(
-            "the database server's Python cannot import gear.sql: %s" % exc,
+            "cannot import gear.sql: %s" % exc,
             sqlstate="{code}",
             hint="gear sql install --pythonpath DIR, DIR holding the gear package",
         )
