@@ -136,12 +136,12 @@ class Relay:
         """One pair of database connections: LISTEN, then drain and wait until stopped."""
         async with self._connect(autocommit=True) as listener, self._connect() as conn:
             await self._db(listener.execute(f"LISTEN {sql.channel(self.config.schema)}"))
-            if not self._ready:
+            if not self._ready and not self.config.burst:
                 self._ready = True
-                where = (
-                    "" if self.config.burst else f", listening on {sql.channel(self.config.schema)}"
+                self.report(
+                    f"relaying {self.config.schema}.outbox, "
+                    f"listening on {sql.channel(self.config.schema)}"
                 )
-                self.report(f"relaying {self.config.schema}.outbox{where}")
             failures = 0
             while not self._stopping.is_set():
                 failed = await self._drain(conn)
@@ -160,7 +160,7 @@ class Relay:
         while True:
             sent, rows, failure = await self._db(self._batch(conn))
             self.sent += sent
-            if sent:
+            if sent and not self.config.burst:
                 self.report(f"sent {sent} job(s)")
             if failure or rows < self.config.batch:
                 return failure

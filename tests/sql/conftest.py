@@ -219,6 +219,7 @@ def make_worker(address: str, recorder: Recorder) -> gear.Worker:
     worker.register("reverse", lambda job: job.data[::-1])
     worker.register("length", lambda job: str(len(job.data)).encode())
     worker.register("binary", lambda job: b"\xff\x00\xfe")
+    worker.register("nul", lambda job: b"a\x00b")
     worker.register("chunks", chunks)
     worker.register("fail", fail)
     worker.register("boom", boom)
