@@ -165,7 +165,7 @@ def _call(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 
 
 def _print_status(found: admin.Status) -> None:
-    missing = f", missing: {', '.join(found.missing)}" if found.missing else ""
+    missing = f", missing: {', '.join(found.missing)}" if found.missing else " (all present)"
     rows = [
         ("schema", f"{found.schema} (gear {found.version}, installed {found.installed_at})"),
         ("functions", f"{len(found.functions)}{missing}"),

@@ -140,7 +140,7 @@ def install(
         for name, value in settings.items():
             _upsert(conn, f"{schema}.settings", "name", "value", name, value)
         conn.execute(
-            f"INSERT INTO {schema}.settings VALUES (%s, now()::text) "
+            f"INSERT INTO {schema}.settings VALUES (%s, date_trunc('second', now())::text) "
             "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
             (sql.INSTALLED_AT,),
         )
