@@ -358,7 +358,7 @@ def _raise_gear(plpy: Any, exc: GearError, call: _Call, client: Client) -> NoRet
     elif isinstance(exc, JobException):
         raw = exc.args[0] if exc.args else b""
         text = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
-        message = f"{name} raised an exception: {text}"
+        message = f"{name} raised an exception: {text.rstrip()}"
     elif isinstance(exc, ServerError):
         message = f"the job server refused {name}: {exc}"
     elif isinstance(exc, ConnectError | ServerUnavailable):

@@ -35,7 +35,7 @@ from typing import Any
 import pytest
 
 import gear
-from gear.errors import JobFailed
+from gear.errors import JobException, JobFailed
 from gear.sql import admin
 from tests.conftest import Postgres, require_peer, running_c_gearmand, start_gear_process
 from tests.interop.wire import wait_for_workers
@@ -215,6 +215,9 @@ def make_worker(address: str, recorder: Recorder) -> gear.Worker:
     def boom(job: gear.WorkerJob) -> bytes:
         raise RuntimeError("kaput")
 
+    def stderr(job: gear.WorkerJob) -> bytes:
+        raise JobException(b"disk full\n")  # as `gear work` sends a command's stderr
+
     worker.register("record", record)
     worker.register("reverse", lambda job: job.data[::-1])
     worker.register("length", lambda job: str(len(job.data)).encode())
@@ -223,6 +226,7 @@ def make_worker(address: str, recorder: Recorder) -> gear.Worker:
     worker.register("chunks", chunks)
     worker.register("fail", fail)
     worker.register("boom", boom)
+    worker.register("stderr", stderr)
     return worker
 
 

@@ -95,6 +95,8 @@ def test_a_failing_job_and_a_job_that_raises(installed: Installed) -> None:
         assert raised.diag.message_primary == (
             "gear.JobException: job 'boom' raised an exception: RuntimeError: kaput"
         )
+        told = sql_error(installed, "SELECT gman_do('stderr', 'x')")
+        assert told.diag.message_primary.endswith("raised an exception: disk full")
         # the connection to the job server is still good
         assert installed.one("SELECT gman_do('reverse', 'ok')") == "ko"
 
