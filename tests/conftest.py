@@ -8,6 +8,10 @@ when the chosen one was taken).  ``ServerProcess.drain_stderr`` then reads
 gearmand's stderr in a thread so it never blocks on a full pipe, keeping the
 last lines in ``ServerProcess.log`` for failure messages.
 
+``pg_cluster`` is one throw-away PostgreSQL server per test session
+(tests/store/pgcluster.py), shared by the store tests and the SQL
+functions' tests.
+
 A test that needs a reference peer (C gearmand, the gearman CLI, Perl's
 Gearman modules, PostgreSQL, tmux) asks ``require_peer``: the test is
 skipped with the reason when the peer is missing, and fails instead when
@@ -17,6 +21,8 @@ GEAR_REQUIRE_PEERS=1 (as .ci/run sets), so CI never passes by skipping.
 from __future__ import annotations
 
 import collections
+import importlib.util
+import itertools
 import os
 import re
 import selectors
@@ -29,13 +35,17 @@ import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
-from typing import IO
+from dataclasses import dataclass
+from typing import IO, TYPE_CHECKING, Any
 
 import pytest
 
 from gear import build
 from gear.server import Server, ServerConfig
 from gear.testing import running_server
+
+if TYPE_CHECKING:
+    from tests.store.pgcluster import PgCluster
 
 GEARMAND = "/usr/sbin/gearmand"
 #: how long C gearmand may take to log that it listens, per port tried
@@ -44,6 +54,9 @@ GEARMAND_START_TIMEOUT = 10.0
 GEARMAND_START_ATTEMPTS = 3
 #: lines of a server's stderr kept for failure messages
 LOG_TAIL = 50
+#: the database of the store tests in ``pg_cluster``
+TEST_DB = "gear_test"
+_schemas = itertools.count(1)
 
 
 def pytest_report_header() -> str:
@@ -261,3 +274,47 @@ def running_c_gearmand(*extra_args: str) -> Iterator[GearmandProcess]:
         yield server
     finally:
         server.stop()
+
+
+@dataclass
+class Postgres:
+    """The session's PostgreSQL server and an admin connection to it."""
+
+    cluster: PgCluster
+    admin: Any  # psycopg.Connection, autocommit, to the "postgres" database
+
+    def sql(self, query: str) -> None:
+        self.admin.execute(query)
+
+    def new_schema(self) -> str:
+        """A fresh schema in the store tests' database; its URL selects it."""
+        name = f"s{next(_schemas)}"
+        import psycopg
+
+        with psycopg.connect(self.cluster.url(TEST_DB), autocommit=True) as conn:
+            conn.execute(f"CREATE SCHEMA {name}")
+        return self.cluster.url(TEST_DB, options=f"-csearch_path%3D{name}")
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[Postgres]:
+    """A PostgreSQL server on a free loopback port for this test session."""
+    from tests.store.pgcluster import PgCluster, find_bindir  # it imports this module
+
+    bindir = find_bindir()
+    require_peer("PostgreSQL", bindir is not None, "apt-get install postgresql")
+    require_peer(
+        "psycopg",
+        importlib.util.find_spec("psycopg") is not None,
+        "pip install 'gearkit[postgres]'",
+    )
+    assert bindir is not None
+    import psycopg
+
+    cluster = PgCluster.start(bindir)
+    try:
+        with psycopg.connect(cluster.url(), autocommit=True) as admin:
+            admin.execute(f"CREATE DATABASE {TEST_DB}")
+            yield Postgres(cluster, admin)
+    finally:
+        cluster.stop()

@@ -6,8 +6,8 @@ front end, and ``import gear`` must not load a front end or the server.  At
 rest, the AST of every module is read: ``gear/protocol`` imports none of
 asyncio, socket, time, random or logging (``time`` and ``random`` are often
 loaded at interpreter start, so only the source can show it), and the front
-ends (``gear/cli``, ``gear/tui``) never import ``gear.server``, except
-``gear/cli/serve.py``, whose job is to start it.
+ends (``gear/cli``, ``gear/tui``, ``gear/sql``) never import ``gear.server``,
+except ``gear/cli/serve.py``, whose job is to start it.
 """
 
 from __future__ import annotations
@@ -59,6 +59,15 @@ def test_import_gear_loads_no_front_end_and_no_server() -> None:
     modules = loaded_modules("import gear")
     assert "gear" in modules
     forbidden = {"click", "prompt_toolkit", "textual", "gear.server", "gear.cli", "gear.tui"}
+    assert offenders(modules, forbidden) == []
+
+
+def test_sql_functions_load_only_the_client_library() -> None:
+    # what PostgreSQL's Python imports: it has neither psycopg nor click, and
+    # the SQL side is a front end (the public client API, never the server)
+    modules = loaded_modules("import gear.sql.plpython")
+    assert "gear.client.sync" in modules
+    forbidden = {"psycopg", "click", "prompt_toolkit", "textual", "gear.server", "gear.cli"}
     assert offenders(modules, forbidden) == []
 
 
@@ -195,8 +204,9 @@ SERVER_ALLOWED = {GEAR / "cli" / "serve.py"}
 
 
 def test_front_ends_never_import_the_server() -> None:
-    files = python_files(GEAR / "cli") + python_files(GEAR / "tui")
+    files = python_files(GEAR / "cli") + python_files(GEAR / "tui") + python_files(GEAR / "sql")
     assert GEAR / "cli" / "__init__.py" in files
+    assert GEAR / "sql" / "plpython.py" in files
     checked = [path for path in files if path not in SERVER_ALLOWED]
     assert violations(checked, {"gear.server"}) == []
 

@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "admin": ("gear.cli.admin", "admin", "Admin REPL and one-shot admin commands."),
     "top": ("gear.cli.top", "top", "Live dashboard of servers, functions, jobs, workers."),
     "bench": ("gear.cli.bench", "bench", "Load generator for any Gearman server."),
+    "sql": ("gear.cli.sql", "sql", "gman_* functions in PostgreSQL: install, status, relay."),
 }
 
 

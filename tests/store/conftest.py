@@ -2,72 +2,27 @@
 
 ``backend`` is parametrized over every durable back-end, so each test body
 in this folder runs against SQLite (a file in ``tmp_path``) and PostgreSQL
-(a fresh schema in a throw-away cluster that ``pg_cluster`` starts once per
-session).  ``Backend.outage`` makes the store fail the way that back-end
-fails in production (SQLite: the disk is full; PostgreSQL: the database
-refuses connections and the store's connection is cut) until ``repair``.
+(a fresh schema in a throw-away cluster that ``pg_cluster``, in
+tests/conftest.py, starts once per session).  ``Backend.outage`` makes the
+store fail the way that back-end fails in production (SQLite: the disk is
+full; PostgreSQL: the database refuses connections and the store's
+connection is cut) until ``repair``.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from gear.server.store import Store
-from tests.conftest import require_peer
-from tests.store.pgcluster import PgCluster, find_bindir
+from tests.conftest import TEST_DB, Postgres
+
+__all__ = ["TEST_DB", "Backend", "Postgres"]
 
 BACKENDS = ["sqlite", "postgres"]
-TEST_DB = "gear_test"
-_schemas = itertools.count(1)
-
-
-@dataclass
-class Postgres:
-    """The session's PostgreSQL server and an admin connection to it."""
-
-    cluster: PgCluster
-    admin: Any  # psycopg.Connection, autocommit, to the "postgres" database
-
-    def sql(self, query: str) -> None:
-        self.admin.execute(query)
-
-    def new_schema(self) -> str:
-        """A fresh schema in the test database; its URL selects it."""
-        name = f"s{next(_schemas)}"
-        import psycopg
-
-        with psycopg.connect(self.cluster.url(TEST_DB), autocommit=True) as conn:
-            conn.execute(f"CREATE SCHEMA {name}")
-        return self.cluster.url(TEST_DB, options=f"-csearch_path%3D{name}")
-
-
-@pytest.fixture(scope="session")
-def pg_cluster() -> Iterator[Postgres]:
-    """A PostgreSQL server on a free loopback port for this test session."""
-    bindir = find_bindir()
-    require_peer("PostgreSQL", bindir is not None, "apt-get install postgresql")
-    require_peer(
-        "psycopg",
-        importlib.util.find_spec("psycopg") is not None,
-        "pip install 'gearkit[postgres]'",
-    )
-    assert bindir is not None
-    import psycopg
-
-    cluster = PgCluster.start(bindir)
-    try:
-        with psycopg.connect(cluster.url(), autocommit=True) as admin:
-            admin.execute(f"CREATE DATABASE {TEST_DB}")
-            yield Postgres(cluster, admin)
-    finally:
-        cluster.stop()
 
 
 @dataclass

@@ -99,6 +99,10 @@ class PgCluster:
             last = out.stderr.strip() + " " + _tail(log)
         raise RuntimeError(f"pg_ctl start failed: {last}")
 
+    def can_read(self, path: str) -> bool:
+        """Whether the server's OS user can read ``path`` (and reach it)."""
+        return self._run("test", "-r", path).returncode == 0
+
     def stop(self) -> None:
         if os.path.exists(os.path.join(self.data, "postmaster.pid")):
             self._run(
