@@ -70,6 +70,35 @@ def test_cli_group_loads_subcommands_lazily() -> None:
     assert offenders(modules, {"gear.server", "prompt_toolkit", "textual"}) == []
 
 
+SERVE_THEN_REPORT = """
+import atexit, sys
+atexit.register(lambda: print(repr(sorted(sys.modules)), flush=True))
+from gear.cli import main
+main(["serve", "--port", "0", "--log-level", "INFO"])
+"""
+
+
+def test_gear_serve_loads_no_bench_and_no_front_end() -> None:
+    # the start-up log says which build runs (gear.build) without importing gear.bench
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SERVE_THEN_REPORT],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        assert proc.stdout is not None
+        assert "listening on" in proc.stdout.readline()
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=30)
+    assert "started (" in err  # the line that describes the build was logged
+    modules = set(ast.literal_eval(out.strip().splitlines()[-1]))
+    assert "gear.server.server" in modules and "gear.build" in modules
+    assert offenders(modules, {"gear.bench", "textual", "prompt_toolkit", "gear.tui"}) == []
+
+
 BROKER_ALONE = """
 import sys, types
 from pathlib import Path

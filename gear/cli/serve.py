@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import click
 
-from gear.server import ConfigError, ServerConfig, run
+from gear.server import ConfigError, ServerConfig, StaleBuildError, run
 from gear.server.config import DEFAULT_PORT, LOG_LEVELS
+
+
+class Refused(click.ClickException):
+    """A one-line ``Error: ...`` and exit status 2 (like a usage error, without the usage)."""
+
+    exit_code = 2
 
 
 @click.command()
@@ -91,6 +97,12 @@ from gear.server.config import DEFAULT_PORT, LOG_LEVELS
     show_default=True,
     help="Where background jobs are kept: memory, sqlite:PATH or postgresql://...",
 )
+@click.option(
+    "--require-fresh-build",
+    is_flag=True,
+    default=False,
+    help="Refuse to start (exit 2) when a compiled module does not match its source.",
+)
 def serve(
     listen: tuple[str, ...],
     port: int,
@@ -104,6 +116,7 @@ def serve(
     allow_shutdown: bool,
     exceptions: bool,
     store: str,
+    require_fresh_build: bool,
 ) -> None:
     """Run a Gearman job server (drop-in for gearmand)."""
     config = ServerConfig(
@@ -119,12 +132,15 @@ def serve(
         allow_shutdown=allow_shutdown,
         exceptions=exceptions,
         store=store,
+        require_fresh_build=require_fresh_build,
     )
     try:
         config.validate()
         code = run(config)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
+    except StaleBuildError as exc:
+        raise Refused(str(exc)) from None
     except OSError as exc:
         raise click.ClickException(f"cannot serve: {exc.strerror or exc}") from None
     raise SystemExit(code)

@@ -21,6 +21,10 @@ class ConfigError(ValueError):
     """A setting that cannot be used; the message says which and why."""
 
 
+class StaleBuildError(RuntimeError):
+    """``require_fresh_build`` and a compiled module does not match its source."""
+
+
 @dataclass
 class ServerConfig:
     """Settings of one job server."""
@@ -49,6 +53,8 @@ class ServerConfig:
     exceptions: bool = True
     #: where background jobs are kept: ``memory``, ``sqlite:PATH``, ``postgresql://...``
     store: str = "memory"
+    #: refuse to start when a compiled module does not match its source (gear.build)
+    require_fresh_build: bool = False
 
     def validate(self) -> None:
         """Raise ConfigError for the first setting that cannot be used."""
