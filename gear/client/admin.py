@@ -11,6 +11,9 @@ Socket errors and timeouts become ``ConnectError`` here, at the boundary.
 The typed methods are one line each: ``_rows`` / ``_single`` run
 ``parse_reply`` and check the result's type.  ``AdminClient`` is the sync
 facade: an ``asyncio.Runner`` of its own drives the same coroutines.
+
+The typed replies (rows, results, ``AdminError``, ``parse_reply``) are
+re-exported here: front ends use this module, never ``gear.protocol``.
 """
 
 from __future__ import annotations
@@ -53,7 +56,40 @@ from gear.protocol.admin_replies import (
     parse_reply,
 )
 
-__all__ = ["DEFAULT_PORT", "AdminClient", "AsyncAdminClient", "format_address", "parse_address"]
+__all__ = [
+    "DEFAULT_PORT",
+    "ENCODING",
+    "ERRORS",
+    "AdminClient",
+    "AdminError",
+    "AsyncAdminClient",
+    "ClientJob",
+    "FunctionCounters",
+    "FunctionCreated",
+    "FunctionDropped",
+    "FunctionStatus",
+    "JobCancelled",
+    "JobInfo",
+    "MaxQueue",
+    "MaxQueueSet",
+    "PerlJob",
+    "PriorityStatus",
+    "QueuedJob",
+    "Reply",
+    "Result",
+    "ServerKind",
+    "ServerPid",
+    "ServerVersion",
+    "ShutdownAccepted",
+    "Stat",
+    "UniqueJob",
+    "VerboseLevel",
+    "WorkerDetail",
+    "WorkerInfo",
+    "format_address",
+    "parse_address",
+    "parse_reply",
+]
 
 #: the IANA port of Gearman
 DEFAULT_PORT = 4730
