@@ -98,8 +98,10 @@ class AllOrNothing(build_ext):
         wheel: Any = self.distribution.command_obj.get("bdist_wheel")
         if wheel is not None:
             wheel.root_is_pure = True  # tag the wheel py3-none-any: it holds no binary
+        reason = " ".join(str(exc).split())  # a failed command's text is its whole argv
+        reason = f"{type(exc).__name__}: {reason[:117] + '...' if len(reason) > 120 else reason}"
         _say(
-            f"compiling the hot modules failed ({exc}); installing plain Python instead, "
+            f"compiling the hot modules failed ({reason}); installing plain Python instead, "
             "about half as fast (see docs/build.md; GEAR_PURE=1 skips the attempt)"
         )
 
