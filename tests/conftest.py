@@ -71,11 +71,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         pytest.exit(f"GEAR_EXPECT_BUILD={expected!r} but this is {found!r}", returncode=4)
     stale = build.stale_modules()
     if stale:
-        pytest.exit(
-            f"compiled modules older than their source: {', '.join(stale)}; "
-            "rebuild them (pip install -e .) or remove the .so files",
-            returncode=4,
-        )
+        pytest.exit(build.stale_message(stale), returncode=4)
 
 
 def require_peer(name: str, available: bool, hint: str) -> None:

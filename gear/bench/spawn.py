@@ -16,15 +16,15 @@ import subprocess
 import sys
 import tempfile
 import time
-from types import TracebackType
 from typing import IO
 
+from gear._closing import Closing
 from gear.errors import ConnectError
 
 _LISTENING = re.compile(rb"listening on \[?[^\s\]]*\]?:(\d+)")
 
 
-class SpawnedServer:
+class SpawnedServer(Closing):
     """``gear serve`` on a free loopback port, for the length of a ``with``.
 
     Args:
@@ -105,14 +105,7 @@ class SpawnedServer:
             self._stderr.close()
             self._stderr = None
 
-    def __enter__(self) -> SpawnedServer:
+    def _open(self) -> None:
         self.start()
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+    close = stop  # a ``with`` block ends with it

@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from gear.client import AsyncClient
+from gear.client import AsyncClient, Priority
 from gear.client.servers import ServerAddress
 from gear.errors import (
     ConnectError,
@@ -29,7 +29,6 @@ from gear.errors import (
     JobFailed,
     ServerUnavailable,
 )
-from gear.protocol.constants import Priority
 
 from ._common import EXIT_OK, exit_code
 

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import click
 
-from gear.client import AsyncClient, JobInfo
+from gear.client import AsyncClient, JobInfo, Priority
 from gear.client.servers import ServerAddress
-from gear.protocol.constants import Priority
 
 from ._common import (
     EXIT_FAILED,

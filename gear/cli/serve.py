@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import click
 
-from gear.server import ConfigError, ServerConfig, run
+from gear.server import ConfigError, ServerConfig, StaleBuildError, run
 from gear.server.config import DEFAULT_PORT, LOG_LEVELS, TIMEOUT_UNITS
+
+
+class Refused(click.ClickException):
+    """A one-line ``Error: ...`` and exit status 2 (like a usage error, without the usage)."""
+
+    exit_code = 2
 
 
 @click.command()
@@ -100,6 +106,12 @@ from gear.server.config import DEFAULT_PORT, LOG_LEVELS, TIMEOUT_UNITS
     help="Unit of workers' CAN_DO_TIMEOUT values: auto reads values below 1000 as "
     "seconds (Perl, PHP, Go workers) and larger ones as milliseconds (libgearman).",
 )
+@click.option(
+    "--require-fresh-build",
+    is_flag=True,
+    default=False,
+    help="Refuse to start (exit 2) when a compiled module does not match its source.",
+)
 def serve(
     listen: tuple[str, ...],
     port: int,
@@ -114,6 +126,7 @@ def serve(
     exceptions: bool,
     store: str,
     can_do_timeout_unit: str,
+    require_fresh_build: bool,
 ) -> None:
     """Run a Gearman job server (drop-in for gearmand)."""
     config = ServerConfig(
@@ -130,12 +143,15 @@ def serve(
         exceptions=exceptions,
         store=store,
         can_do_timeout_unit=can_do_timeout_unit,
+        require_fresh_build=require_fresh_build,
     )
     try:
         config.validate()
         code = run(config)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
+    except StaleBuildError as exc:
+        raise Refused(str(exc)) from None
     except OSError as exc:
         raise click.ClickException(f"cannot serve: {exc.strerror or exc}") from None
     raise SystemExit(code)

@@ -19,6 +19,7 @@ from gear.client.servers import ServerAddress, parse_servers, resolve_servers
 from gear.client.sync import BlockingJob, Client, Worker
 from gear.client.worker import AsyncWorker
 from gear.client.worker_job import WorkerJob
+from gear.protocol.constants import Priority
 
 __all__ = [
     "AsyncClient",
@@ -33,6 +34,7 @@ __all__ = [
     "JobStatus",
     "JobUpdate",
     "JobWarning",
+    "Priority",
     "ServerAddress",
     "Worker",
     "WorkerJob",

@@ -11,6 +11,9 @@ Socket errors and timeouts become ``ConnectError`` here, at the boundary.
 The typed methods are one line each: ``_rows`` / ``_single`` run
 ``parse_reply`` and check the result's type.  ``AdminClient`` is the sync
 facade: an ``asyncio.Runner`` of its own drives the same coroutines.
+
+The typed replies (rows, results, ``AdminError``, ``parse_reply``) are
+re-exported here: front ends use this module, never ``gear.protocol``.
 """
 
 from __future__ import annotations
@@ -18,9 +21,9 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from types import TracebackType
 from typing import TypeVar
 
+from gear._closing import Blocking
 from gear.errors import ConnectError, LocalProtocolError, RemoteProtocolError
 from gear.protocol.admin_replies import (
     ENCODING,
@@ -53,7 +56,40 @@ from gear.protocol.admin_replies import (
     parse_reply,
 )
 
-__all__ = ["DEFAULT_PORT", "AdminClient", "AsyncAdminClient", "format_address", "parse_address"]
+__all__ = [
+    "DEFAULT_PORT",
+    "ENCODING",
+    "ERRORS",
+    "AdminClient",
+    "AdminError",
+    "AsyncAdminClient",
+    "ClientJob",
+    "FunctionCounters",
+    "FunctionCreated",
+    "FunctionDropped",
+    "FunctionStatus",
+    "JobCancelled",
+    "JobInfo",
+    "MaxQueue",
+    "MaxQueueSet",
+    "PerlJob",
+    "PriorityStatus",
+    "QueuedJob",
+    "Reply",
+    "Result",
+    "ServerKind",
+    "ServerPid",
+    "ServerVersion",
+    "ShutdownAccepted",
+    "Stat",
+    "UniqueJob",
+    "VerboseLevel",
+    "WorkerDetail",
+    "WorkerInfo",
+    "format_address",
+    "parse_address",
+    "parse_reply",
+]
 
 #: the IANA port of Gearman
 DEFAULT_PORT = 4730
@@ -385,15 +421,15 @@ class _ClosedEarly(Exception):
     """The connection broke before any byte of the reply arrived."""
 
 
-class AdminClient:
+class AdminClient(Blocking):
     """The blocking twin of ``AsyncAdminClient``, for scripts.
 
     Each method runs the async method of the same name on a private event
-    loop; use it from plain (non-async) code only.
+    loop; use it from plain (non-async) code only.  ``with`` connects first.
     """
 
     def __init__(self, host: str = "localhost", port: int = DEFAULT_PORT, *, timeout: float = 5.0):
-        self._runner = asyncio.Runner()
+        super().__init__()
         self._client = AsyncAdminClient(host, port, timeout=timeout)
 
     @classmethod
@@ -412,111 +448,100 @@ class AdminClient:
         """Seconds the last reply took."""
         return self._client.latency
 
-    def close(self) -> None:
-        """Close the connection and the private event loop."""
-        self._runner.run(self._client.close())
-        self._runner.close()
+    def _open(self) -> None:
+        self._run(self._client.connect())
 
-    def __enter__(self) -> AdminClient:
-        self._runner.run(self._client.connect())
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
+    async def _aclose(self) -> None:
+        await self._client.close()
 
     def send(self, line: str) -> Reply:
         """See ``AsyncAdminClient.send``."""
-        return self._runner.run(self._client.send(line))
+        return self._run(self._client.send(line))
 
     def command(self, line: str) -> Result:
         """See ``AsyncAdminClient.command``."""
-        return self._runner.run(self._client.command(line))
+        return self._run(self._client.command(line))
 
     def detect(self) -> ServerVersion:
         """See ``AsyncAdminClient.detect``."""
-        return self._runner.run(self._client.detect())
+        return self._run(self._client.detect())
 
     def status(self) -> tuple[FunctionStatus, ...]:
         """See ``AsyncAdminClient.status``."""
-        return self._runner.run(self._client.status())
+        return self._run(self._client.status())
 
     def priority_status(self) -> tuple[PriorityStatus, ...]:
         """See ``AsyncAdminClient.priority_status``."""
-        return self._runner.run(self._client.priority_status())
+        return self._run(self._client.priority_status())
 
     def workers(self) -> tuple[WorkerInfo, ...]:
         """See ``AsyncAdminClient.workers``."""
-        return self._runner.run(self._client.workers())
+        return self._run(self._client.workers())
 
     def show_jobs(self) -> tuple[JobInfo, ...]:
         """See ``AsyncAdminClient.show_jobs``."""
-        return self._runner.run(self._client.show_jobs())
+        return self._run(self._client.show_jobs())
 
     def show_unique_jobs(self) -> tuple[UniqueJob, ...]:
         """See ``AsyncAdminClient.show_unique_jobs``."""
-        return self._runner.run(self._client.show_unique_jobs())
+        return self._run(self._client.show_unique_jobs())
 
     def show_queue(self, function: str | None = None) -> tuple[QueuedJob, ...]:
         """See ``AsyncAdminClient.show_queue``."""
-        return self._runner.run(self._client.show_queue(function))
+        return self._run(self._client.show_queue(function))
 
     def show_workers(self) -> tuple[WorkerDetail, ...]:
         """See ``AsyncAdminClient.show_workers``."""
-        return self._runner.run(self._client.show_workers())
+        return self._run(self._client.show_workers())
 
     def show_functions(self) -> tuple[FunctionCounters, ...]:
         """See ``AsyncAdminClient.show_functions``."""
-        return self._runner.run(self._client.show_functions())
+        return self._run(self._client.show_functions())
 
     def show_maxqueue(self) -> tuple[MaxQueue, ...]:
         """See ``AsyncAdminClient.show_maxqueue``."""
-        return self._runner.run(self._client.show_maxqueue())
+        return self._run(self._client.show_maxqueue())
 
     def stats(self) -> dict[str, str]:
         """See ``AsyncAdminClient.stats``."""
-        return self._runner.run(self._client.stats())
+        return self._run(self._client.stats())
 
     def jobs(self) -> tuple[PerlJob, ...]:
         """See ``AsyncAdminClient.jobs``."""
-        return self._runner.run(self._client.jobs())
+        return self._run(self._client.jobs())
 
     def clients(self) -> tuple[ClientJob, ...]:
         """See ``AsyncAdminClient.clients``."""
-        return self._runner.run(self._client.clients())
+        return self._run(self._client.clients())
 
     def version(self) -> ServerVersion:
         """See ``AsyncAdminClient.version``."""
-        return self._runner.run(self._client.version())
+        return self._run(self._client.version())
 
     def getpid(self) -> ServerPid:
         """See ``AsyncAdminClient.getpid``."""
-        return self._runner.run(self._client.getpid())
+        return self._run(self._client.getpid())
 
     def verbose(self) -> VerboseLevel:
         """See ``AsyncAdminClient.verbose``."""
-        return self._runner.run(self._client.verbose())
+        return self._run(self._client.verbose())
 
     def cancel_job(self, handle: str) -> JobCancelled:
         """See ``AsyncAdminClient.cancel_job``."""
-        return self._runner.run(self._client.cancel_job(handle))
+        return self._run(self._client.cancel_job(handle))
 
     def create_function(self, function: str) -> FunctionCreated:
         """See ``AsyncAdminClient.create_function``."""
-        return self._runner.run(self._client.create_function(function))
+        return self._run(self._client.create_function(function))
 
     def drop_function(self, function: str) -> FunctionDropped:
         """See ``AsyncAdminClient.drop_function``."""
-        return self._runner.run(self._client.drop_function(function))
+        return self._run(self._client.drop_function(function))
 
     def maxqueue(self, function: str, *sizes: int) -> MaxQueueSet:
         """See ``AsyncAdminClient.maxqueue``."""
-        return self._runner.run(self._client.maxqueue(function, *sizes))
+        return self._run(self._client.maxqueue(function, *sizes))
 
     def shutdown(self, graceful: bool = False) -> ShutdownAccepted:
         """See ``AsyncAdminClient.shutdown``."""
-        return self._runner.run(self._client.shutdown(graceful))
+        return self._run(self._client.shutdown(graceful))

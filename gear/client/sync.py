@@ -11,19 +11,20 @@ inside a running event loop (use the async class there).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Iterator
-from types import TracebackType
-from typing import Any, TypeVar
+import functools
+from collections.abc import Callable, Coroutine, Iterable, Iterator
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from gear.protocol.constants import Priority
+from gear._closing import Blocking
 
 from .client import AsyncClient
-from .events import JobInfo, JobStatus, JobUpdate
-from .job import DataCallback, Job, StatusCallback
+from .events import JobStatus, JobUpdate
+from .job import Job
 from .servers import ServerAddress, ServerSpec
 from .worker import AsyncWorker, Handler
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
 class BlockingJob:
@@ -61,81 +62,75 @@ class BlockingJob:
             yield update
 
 
-class Client:
-    """The blocking twin of ``AsyncClient`` (same arguments)."""
+def _blocking(
+    method: Callable[Concatenate[AsyncClient, P], Coroutine[Any, Any, T]],
+) -> Callable[Concatenate[Client, P], T]:
+    """``Client``'s twin of an ``AsyncClient`` method: same parameters, run to completion."""
 
-    def __init__(self, servers: ServerSpec | Iterable[ServerSpec] | None = None, **kwargs: Any):
-        self._runner = asyncio.Runner()
+    @functools.wraps(method)
+    def run(self: Client, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return self._run(method(self.async_client, *args, **kwargs))
+
+    return run
+
+
+def _blocking_job(
+    method: Callable[Concatenate[AsyncClient, P], Coroutine[Any, Any, Job]],
+) -> Callable[Concatenate[Client, P], BlockingJob]:
+    """As ``_blocking``, for a method returning a ``Job``: the job comes back blocking too."""
+
+    @functools.wraps(method)
+    def run(self: Client, /, *args: P.args, **kwargs: P.kwargs) -> BlockingJob:
+        return BlockingJob(self._run(method(self.async_client, *args, **kwargs)), self._runner)
+
+    return run
+
+
+class Client(Blocking):
+    """The blocking twin of ``AsyncClient``: the same arguments, and the same methods
+    (their signatures are ``AsyncClient``'s, so type checkers check calls)."""
+
+    def __init__(
+        self,
+        servers: ServerSpec | Iterable[ServerSpec] | None = None,
+        *,
+        exceptions: bool = False,
+        timeout: float | None = None,
+        connect_timeout: float = 5.0,
+        failover: bool = True,
+        backoff_max: float = 5.0,
+    ) -> None:
+        super().__init__()
         #: the asyncio client doing the work
-        self.async_client = AsyncClient(servers, **kwargs)
+        self.async_client = AsyncClient(
+            servers,
+            exceptions=exceptions,
+            timeout=timeout,
+            connect_timeout=connect_timeout,
+            failover=failover,
+            backoff_max=backoff_max,
+        )
 
     @property
     def servers(self) -> list[ServerAddress]:
         """The servers, in the order given."""
         return self.async_client.servers
 
-    def __enter__(self) -> Client:
-        return self
+    async def _aclose(self) -> None:
+        await self.async_client.close()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Close the connections and the private loop."""
-        self._runner.run(self.async_client.close())
-        self._runner.close()
-
-    def submit(
-        self,
-        function: str,
-        data: bytes | str = b"",
-        *,
-        unique: bytes | str | None = None,
-        priority: Priority = Priority.NORMAL,
-        timeout: float | None = None,
-        on_data: DataCallback | None = None,
-        on_warning: DataCallback | None = None,
-        on_status: StatusCallback | None = None,
-    ) -> bytes:
-        """Run a foreground job; see ``AsyncClient.submit``."""
-        return self._runner.run(
-            self.async_client.submit(
-                function,
-                data,
-                unique=unique,
-                priority=priority,
-                timeout=timeout,
-                on_data=on_data,
-                on_warning=on_warning,
-                on_status=on_status,
-            )
-        )
-
-    def submit_background(self, function: str, data: bytes | str = b"", **kwargs: Any) -> Job:
-        """Queue a background job; see ``AsyncClient.submit_background``."""
-        return self._runner.run(self.async_client.submit_background(function, data, **kwargs))
-
-    def submit_job(self, function: str, data: bytes | str = b"", **kwargs: Any) -> BlockingJob:
-        """Submit a job and return it once created; see ``AsyncClient.submit_job``."""
-        job = self._runner.run(self.async_client.submit_job(function, data, **kwargs))
-        return BlockingJob(job, self._runner)
-
-    def get_status(self, handle: bytes | str, **kwargs: Any) -> JobInfo:
-        """GET_STATUS; see ``AsyncClient.get_status``."""
-        return self._runner.run(self.async_client.get_status(handle, **kwargs))
-
-    def get_status_unique(self, unique: bytes | str, **kwargs: Any) -> JobInfo:
-        """GET_STATUS_UNIQUE; see ``AsyncClient.get_status_unique``."""
-        return self._runner.run(self.async_client.get_status_unique(unique, **kwargs))
-
-    def echo(self, data: bytes | str = b"", **kwargs: Any) -> bytes:
-        """ECHO_REQ; see ``AsyncClient.echo``."""
-        return self._runner.run(self.async_client.echo(data, **kwargs))
+    #: run a foreground job; see ``AsyncClient.submit``
+    submit = _blocking(AsyncClient.submit)
+    #: queue a background job; see ``AsyncClient.submit_background``
+    submit_background = _blocking(AsyncClient.submit_background)
+    #: submit a job and return it once created; see ``AsyncClient.submit_job``
+    submit_job = _blocking_job(AsyncClient.submit_job)
+    #: GET_STATUS; see ``AsyncClient.get_status``
+    get_status = _blocking(AsyncClient.get_status)
+    #: GET_STATUS_UNIQUE; see ``AsyncClient.get_status_unique``
+    get_status_unique = _blocking(AsyncClient.get_status_unique)
+    #: ECHO_REQ; see ``AsyncClient.echo``
+    echo = _blocking(AsyncClient.echo)
 
 
 class Worker:
@@ -145,9 +140,23 @@ class Worker:
     them too; ``stop()`` may be called from any thread (or a handler).
     """
 
-    def __init__(self, servers: ServerSpec | Iterable[ServerSpec] | None = None, **kwargs: Any):
+    def __init__(
+        self,
+        servers: ServerSpec | Iterable[ServerSpec] | None = None,
+        *,
+        client_id: str | None = None,
+        concurrency: int = 1,
+        connect_timeout: float = 5.0,
+        backoff_max: float = 5.0,
+    ) -> None:
         #: the asyncio worker doing the work
-        self.async_worker = AsyncWorker(servers, **kwargs)
+        self.async_worker = AsyncWorker(
+            servers,
+            client_id=client_id,
+            concurrency=concurrency,
+            connect_timeout=connect_timeout,
+            backoff_max=backoff_max,
+        )
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def function(self, name: str, *, timeout: float | None = None) -> Callable[[Handler], Handler]:

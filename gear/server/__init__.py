@@ -10,14 +10,15 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from gear.server.config import ConfigError, ServerConfig
+    from gear.server.config import ConfigError, ServerConfig, StaleBuildError
     from gear.server.server import Server, run, serve
 
-__all__ = ["ConfigError", "Server", "ServerConfig", "run", "serve"]
+__all__ = ["ConfigError", "Server", "ServerConfig", "StaleBuildError", "run", "serve"]
 
 _HOMES = {
     "ConfigError": "gear.server.config",
     "ServerConfig": "gear.server.config",
+    "StaleBuildError": "gear.server.config",
     "Server": "gear.server.server",
     "run": "gear.server.server",
     "serve": "gear.server.server",

@@ -22,6 +22,10 @@ class ConfigError(ValueError):
     """A setting that cannot be used; the message says which and why."""
 
 
+class StaleBuildError(RuntimeError):
+    """``require_fresh_build`` and a compiled module does not match its source."""
+
+
 @dataclass
 class ServerConfig:
     """Settings of one job server."""
@@ -52,6 +56,8 @@ class ServerConfig:
     store: str = "memory"
     #: unit of CAN_DO_TIMEOUT values: ``auto`` (below 1000 seconds, else ms), ``ms`` or ``s``
     can_do_timeout_unit: str = "auto"
+    #: refuse to start when a compiled module does not match its source (gear.build)
+    require_fresh_build: bool = False
 
     def validate(self) -> None:
         """Raise ConfigError for the first setting that cannot be used."""

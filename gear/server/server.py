@@ -33,7 +33,7 @@ from gear.protocol.framing import AdminLine, Decoder, EchoReplies
 from gear.protocol.packets import Frame, response
 from gear.server.admin import AdminCommands, ServerInfo
 from gear.server.broker import Broker, BrokerConfig
-from gear.server.config import ServerConfig
+from gear.server.config import ServerConfig, StaleBuildError
 from gear.server.memory import MemoryReleaser
 from gear.server.state import Session
 from gear.server.stores import create_store
@@ -401,9 +401,23 @@ def _tune_gc() -> None:
     gc.set_threshold(50_000, 20, 100)
 
 
+def _check_build(config: ServerConfig) -> None:
+    """Refuse (``require_fresh_build``) or warn when compiled code does not match its source."""
+    stale = build.stale_modules()
+    if stale and config.require_fresh_build:
+        raise StaleBuildError(build.stale_message(stale))
+    if stale:
+        log.warning("STALE BUILD: %s", build.stale_message(stale))
+
+
 def run(config: ServerConfig) -> int:
-    """The entry point of ``gear serve``: serve until a signal, return an exit code."""
+    """The entry point of ``gear serve``: serve until a signal, return an exit code.
+
+    Raises:
+        StaleBuildError: ``config.require_fresh_build`` and the build is stale.
+    """
     _configure_logging(config)
+    _check_build(config)
     _tune_gc()
     if config.pid_file:
         with open(config.pid_file, "w") as fh:

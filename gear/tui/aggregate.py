@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from gear.protocol.admin_replies import QueuedJob
+from gear.client.admin import QueuedJob
 from gear.tui.model import (
     FunctionOnServer,
     FunctionView,

@@ -15,7 +15,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-from gear.protocol.admin_replies import ServerKind
+from gear.client.admin import ServerKind
 
 __all__ = [
     "CAPABILITIES",

@@ -20,10 +20,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from gear.client.admin import AsyncAdminClient
-from gear.errors import ConnectError, ProtocolError
-from gear.protocol.admin_replies import (
+from gear.client.admin import (
     AdminError,
+    AsyncAdminClient,
     FunctionCounters,
     FunctionStatus,
     JobInfo,
@@ -34,6 +33,7 @@ from gear.protocol.admin_replies import (
     WorkerDetail,
     WorkerInfo,
 )
+from gear.errors import ConnectError, ProtocolError
 from gear.tui.model import CAPABILITIES, Capabilities
 
 __all__ = ["TRACK_LIMIT", "ServerPoller", "ServerReading"]

@@ -30,7 +30,7 @@ from collections import Counter, deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from gear.protocol.admin_replies import WorkerDetail
+from gear.client.admin import WorkerDetail
 from gear.tui.model import Quality, Rates
 
 __all__ = ["HISTORY", "History", "RateInput", "ServerRates", "counters_from_stats", "estimate"]

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gear.cli.repl import tables
-from gear.protocol import admin_replies as ar
+from gear.client import admin as ar
 
 ServerKind = ar.ServerKind
 #: servers with C gearmand's command set (gear has all of it)

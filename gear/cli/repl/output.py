@@ -17,7 +17,7 @@ from typing import Any
 from gear.cli.repl import tables
 from gear.cli.repl.servers import Answer, Outcome, ServerGroup
 from gear.cli.repl.tables import Fragments, Table
-from gear.protocol.admin_replies import ENCODING, ERRORS
+from gear.client.admin import ENCODING, ERRORS
 
 _NOTE_STYLE = {"err": "class:error", "down": "class:down", "unsupported": "class:warn"}
 

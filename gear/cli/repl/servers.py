@@ -18,16 +18,16 @@ import asyncio
 from dataclasses import dataclass, field
 
 from gear.cli.repl.commands import Command, LiveNames, parse
-from gear.client.admin import AsyncAdminClient
-from gear.errors import ConnectError, GearError, ProtocolError
-from gear.protocol.admin_replies import (
+from gear.client.admin import (
     AdminError,
+    AsyncAdminClient,
     Reply,
     Result,
     ServerKind,
     ServerVersion,
     parse_reply,
 )
+from gear.errors import ConnectError, GearError, ProtocolError
 
 #: exit status of one-shot mode, worst answer wins
 EXIT_OK, EXIT_ERR, EXIT_USAGE, EXIT_DOWN = 0, 1, 2, 3

@@ -1,6 +1,6 @@
 """Rows to text: the columns of every reply type, filtering, sorting, output.
 
-Strategy: ``COLUMNS`` maps each typed row of ``gear.protocol.admin_replies``
+Strategy: ``COLUMNS`` maps each typed row of the admin replies (``gear.client.admin``)
 to its columns (header, getter, numeric or not), once; the grammar reads the
 sort keys from it, and the three outputs (aligned table for people,
 tab-separated lines for scripts, JSON) all walk it.  A ``Table`` is built
@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from gear.protocol import admin_replies as ar
+from gear.client import admin as ar
 
 Fragments = list[tuple[str, str]]
 
