@@ -107,8 +107,8 @@ async def test_tab_completes_st_to_a_status_table(server: Server) -> None:
     async with repl([f"127.0.0.1:{server.port}"]) as (inp, screen, session):
         await completed(session, inp, "st\t", "stat")
         inp.send_text("\r")
-        await screen.wait_for("FUNCTION  QUEUED  RUNNING  WORKERS")
-        assert "reverse        1        0        0" in screen.text
+        await screen.wait_for("FUNCTION  TOTAL  QUEUED  RUNNING  WORKERS")
+        assert "reverse       1       1        0        0" in screen.text
 
 
 async def test_handle_completion_and_confirmed_cancel(server: Server) -> None:
@@ -131,7 +131,7 @@ async def test_declined_confirmation_runs_nothing(server: Server) -> None:
         inp.send_text("n\r")
         await screen.wait_for("not run")
         inp.send_text("status --sort -queued\r")
-        await screen.wait_for("reverse        1")
+        await screen.wait_for("reverse       1       1")
 
 
 async def test_help_errors_f1_and_raw(server: Server) -> None:
@@ -175,7 +175,7 @@ async def test_several_servers_one_down(server: Server) -> None:
     async with repl([up, down]) as (inp, screen, _):
         inp.send_text("status\r")
         await screen.wait_for(f"{down}: down (Connection refused)")
-        assert "SERVER           FUNCTION  QUEUED" in screen.text
+        assert "SERVER           FUNCTION  TOTAL  QUEUED" in screen.text
         inp.send_text("server 1\r")
         await screen.wait_for(f"focus: {up}")
         inp.send_text("servers\r")

@@ -91,8 +91,8 @@ def run_session(address: str, tmp_path: Path) -> None:
         tmux("send-keys", "-t", "admin", "Enter")
         lines = tmux.wait(lambda s: "WORKERS" in s and "reverse" in s).splitlines()
         header = next(i for i, line in enumerate(lines) if "FUNCTION" in line)
-        assert lines[header].split() == ["FUNCTION", "QUEUED", "RUNNING", "WORKERS"]
-        assert lines[header + 1].split() == ["resize", "2", "0", "0"]
-        assert lines[header + 2].split() == ["reverse", "0", "0", "1"]
+        assert lines[header].split() == ["FUNCTION", "TOTAL", "QUEUED", "RUNNING", "WORKERS"]
+        assert lines[header + 1].split() == ["resize", "2", "2", "0", "0"]
+        assert lines[header + 2].split() == ["reverse", "0", "0", "0", "1"]
         tmux("send-keys", "-t", "admin", "C-d")
         tmux.wait(lambda s: not tmux.alive())
