@@ -6,7 +6,8 @@ sort keys from it, and the three outputs (aligned table for people,
 tab-separated lines for scripts, JSON) all walk it.  Scripts get the wire's
 values: ``status``'s TOTAL is queued plus running, as gearadmin prints it,
 and times are plain seconds; people also get a worked-out QUEUED column
-(``script=False``) and times with their unit (``seconds=True``: ``1m14s``).  A ``Table`` is built
+(``script=False``) and times with their unit (``seconds=True``: ``1m14s``,
+the dashboard's ``gear.tui.cells.duration``, which imports no Textual).  A ``Table`` is built
 from ``(server, row)`` pairs; the SERVER column appears when more than one
 server answered.  Aligned output is a list of lines, each a list of
 ``(style, text)`` fragments: prompt_toolkit's formatted-text shape, made of
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gear.protocol import admin_replies as ar
+from gear.tui.cells import duration
 
 Fragments = list[tuple[str, str]]
 
@@ -148,20 +150,6 @@ def cell(value: object) -> str:
         return f"{value:.3f}"
     text = str(value)
     return text if text else "-"
-
-
-def duration(seconds: float) -> str:
-    """Seconds for people: ``0.4s``, ``42s``, ``5m03s``, ``2h07m``, ``3d04h``."""
-    if seconds < 10:
-        return f"{max(seconds, 0.0):.1f}s"
-    whole = int(seconds)
-    if whole < 60:
-        return f"{whole}s"
-    if whole < 3600:
-        return f"{whole // 60}m{whole % 60:02d}s"
-    if whole < 86400:
-        return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
-    return f"{whole // 86400}d{whole % 86400 // 3600:02d}h"
 
 
 def _human(column: Column, value: object) -> str:
