@@ -152,8 +152,6 @@ async def test_a_dropped_function_is_not_offered(server: Server) -> None:
     async with repl([address]) as (inp, screen, session):
         inp.send_text("create function zzgone\r")
         await screen.wait_for("OK")
-        inp.send_text("status\r")
-        await screen.wait_for("zzgone")
         assert offered(session, "drop function zz") == ["zzgone"]
         screen.lines.clear()
         inp.send_text("drop function zzgone\ry\r")

@@ -395,9 +395,10 @@ def _check(spec: Spec, param: Param, values: list[str]) -> ParseError | None:
 class LiveNames:
     """Names seen in replies, offered as completions.
 
-    Replies add names; ``replace`` (a fresh reading of every server) and
-    ``forget`` (a function dropped, a job cancelled) take them away, so a
-    name no server has any more is not offered.  ``generation`` changes
+    Replies (and ``learn``: a function created) add names; ``replace`` (a
+    fresh reading of every server) and ``forget`` (a function dropped, a job
+    cancelled) take them away, so a name no server has any more is not
+    offered.  ``generation`` changes
     with every change, for the completer's cache.
     """
 
@@ -426,6 +427,12 @@ class LiveNames:
         self.handles = set(fresh.handles)
         self.workers = set(fresh.workers)
         self.generation += 1
+
+    def learn(self, kind: Arg, name: str) -> None:
+        """Offer a function that was just created."""
+        if kind is Arg.FUNCTION:
+            self.functions.add(name)
+            self.generation += 1
 
     def forget(self, kind: Arg, name: str) -> None:
         """Stop offering a function or handle that is gone."""

@@ -136,9 +136,12 @@ class ServerGroup:
     async def run(self, command: Command) -> Outcome:
         """Ask every focused server; one Answer each, in server order."""
         outcome = await self._run_on(self.focused(), command, self.live)
-        gone = _GONE_AFTER.get(command.spec.name)
-        if gone is not None and any(a.status == "ok" for a in outcome.answers):
-            self.live.forget(gone, command.args[0])
+        if any(a.status == "ok" for a in outcome.answers):
+            name = command.spec.name
+            if name in _GONE_AFTER:
+                self.live.forget(_GONE_AFTER[name], command.args[0])
+            elif name == "create function":
+                self.live.learn(Arg.FUNCTION, command.args[0])
         return outcome
 
     async def _run_on(
