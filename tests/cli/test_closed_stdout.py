@@ -9,6 +9,7 @@ end of the pipe, and only then lets the command produce more.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -66,10 +67,13 @@ def test_seq_into_submit_into_head(gear_server: Peer, procs: Processes) -> None:
     procs.gear(gear_server, "work", "reverse", "--concurrency", "4", "--", "rev")
     gear = " ".join(GEAR)
     script = f'seq 300 | {gear} submit -n reverse | head -1; echo "${{PIPESTATUS[1]}}" >&2'
-    done = subprocess.run(
-        ["bash", "-c", script], capture_output=True, env=gear_env(gear_server), timeout=30
-    )
-    assert (done.stdout, done.stderr) == (b"1\n", f"{EXIT_PIPE}\n".encode())
+    shell = procs.start(["bash", "-c", script], env=gear_env(gear_server), start_new_session=True)
+    try:
+        out, err = shell.communicate(timeout=30)
+    finally:  # a hung pipeline goes as a whole, not just the shell
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(shell.pid, signal.SIGKILL)
+    assert (out, err) == (b"1\n", f"{EXIT_PIPE}\n".encode())
 
 
 def test_work_stops_and_loses_no_job_once_the_reader_is_gone(job_server: Peer) -> None:
