@@ -2,7 +2,9 @@
 
 Strategy: ``gear --help`` imports nothing heavy; each subcommand's module is
 imported only when that subcommand runs (click's LazyGroup pattern), so the
-REPL and the dashboard never slow down ``gear serve``.
+REPL and the dashboard never slow down ``gear serve``.  A broken pipe on
+stdout that reaches the group (a one-shot printing into ``| head -1``) ends
+the command quietly with 141 (see ``_stdout``).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 import click
 
 from gear import __version__
+from gear.cli._stdout import EXIT_STDOUT_CLOSED, discard_stdout, is_broken_pipe, reader_gone
 
 #: subcommand name -> (module, attribute, one-line help)
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -41,6 +44,15 @@ class LazyGroup(click.Group):
         command = getattr(module, spec[1])
         assert isinstance(command, click.Command)
         return command
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except OSError as exc:
+            if not (is_broken_pipe(exc) and reader_gone()):
+                raise
+            discard_stdout()
+            raise SystemExit(EXIT_STDOUT_CLOSED) from None
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, COMMANDS[name][2]) for name in sorted(COMMANDS)]

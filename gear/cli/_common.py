@@ -2,9 +2,12 @@
 
 Strategy: the documented exit codes live here, with the one function that
 maps a library error to (message, code), so every command reports a user
-error as one line on stderr and never as a traceback.  ``--server``/``--port``
-are one decorator, resolved through the library's ``resolve_servers`` so the
-CLI and the library read ``GEAR_SERVERS``/``GEARMAN_SERVER`` identically.
+error as one line on stderr, prefixed with the command (``gear work: …``),
+and never as a traceback.  A stdout whose reader went away (``| head -1``)
+ends a command quietly with ``EXIT_STDOUT_CLOSED`` (see ``_stdout``).
+``--server``/``--port`` are one decorator, resolved through the library's
+``resolve_servers`` so the CLI and the library read
+``GEAR_SERVERS``/``GEARMAN_SERVER`` identically.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any, TypeVar
 
 import click
 
+from gear.cli._stdout import EXIT_STDOUT_CLOSED as EXIT_STDOUT_CLOSED
 from gear.client.servers import DEFAULT_PORT, ServerAddress, resolve_servers
 from gear.errors import (
     ConnectError,
@@ -36,19 +40,36 @@ EXIT_USAGE = 2
 EXIT_UNREACHABLE = 3
 #: a job ended with WORK_EXCEPTION
 EXIT_EXCEPTION = 4
+#: Ctrl-C: 128 + SIGINT
+EXIT_INTERRUPTED = 130
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class CommandError(click.ClickException):
-    """A one-line error with one of the documented exit codes."""
+class ExitError(click.ClickException):
+    """A one-line ``Error: MESSAGE`` with one of the documented exit codes."""
 
     def __init__(self, message: str, exit_code: int) -> None:
         super().__init__(message)
         # an instance attribute shadows click's class-level default (a ClassVar
         # in click >= 8.5's annotations, hence no plain assignment)
         object.__setattr__(self, "exit_code", exit_code)
+
+
+class CommandError(ExitError):
+    """An ``ExitError`` shown as ``gear work: MESSAGE``, named after its command."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message, exit_code)
+        # the context is gone by the time click shows the error
+        ctx = click.get_current_context(silent=True)
+        #: ``gear work``: the command the message is from
+        self.command = f"gear {ctx.info_name}" if ctx is not None and ctx.parent else "gear"
+
+    def show(self, file: Any = None) -> None:
+        """The message on stderr, after the command's name."""
+        click.echo(f"{self.command}: {self.format_message()}", file=file, err=file is None)
 
 
 def exit_code(exc: BaseException) -> int:

@@ -9,14 +9,24 @@ single job's WORK_DATA appears as it arrives), later jobs buffer until they
 become the oldest.  WORK_DATA/COMPLETE go to stdout raw; warnings,
 exceptions, failures and progress go to stderr.  The exit code is the
 largest of the jobs' codes.
+
+Ending early: stdout's reader going away (``| head -1``) or SIGINT/SIGTERM
+stops the run: nothing more is submitted and the jobs in flight are
+abandoned.  A closed stdout ends quietly with 141; a signal with 128 + its
+number and one line saying how many jobs were submitted and answered.
+Writes never raise (``_OrderedOutput.emit``), so no job task dies of a
+broken pipe, and stdin is read on a daemon thread (``StdinReader``) so an
+exit never waits for the next line typed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 import sys
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -30,9 +40,9 @@ from gear.errors import (
     ServerUnavailable,
 )
 
-from ._common import EXIT_OK, exit_code
-
-_READ_SIZE = 65536
+from ._common import EXIT_OK, EXIT_STDOUT_CLOSED, exit_code
+from ._stdin import StdinReader
+from ._stdout import discard_stdout, is_broken_pipe
 
 
 @dataclass
@@ -77,10 +87,19 @@ class SubmitConfig:
 
 
 class _OrderedOutput:
-    """Writes each job's output in submission order, streaming the oldest."""
+    """Writes each job's output in submission order, streaming the oldest.
 
-    def __init__(self) -> None:
+    Writing never raises: a stdout whose reader went away calls
+    ``on_stdout_closed`` once and swallows what comes after; so does a
+    stderr nobody reads (there is nowhere left to say so).
+    """
+
+    def __init__(self, stdout: BinaryIO, on_stdout_closed: Callable[[], None]) -> None:
         self._slots: deque[_Slot] = deque()
+        self._stdout = stdout
+        self._on_stdout_closed = on_stdout_closed
+        #: streams whose reader went away
+        self._gone: list[BinaryIO] = []
 
     def slot(self) -> _Slot:
         slot = _Slot(self)
@@ -97,6 +116,20 @@ class _OrderedOutput:
             if slots:
                 slots[0].flush()
 
+    def emit(self, stream: BinaryIO, data: bytes) -> None:
+        """Write and flush ``data`` now."""
+        if any(stream is gone for gone in self._gone):
+            return
+        try:
+            stream.write(data)
+            stream.flush()
+        except OSError as exc:
+            if not is_broken_pipe(exc):
+                raise
+            self._gone.append(stream)
+            if stream is self._stdout:
+                self._on_stdout_closed()
+
 
 class _Slot:
     """One job's place in the output."""
@@ -110,15 +143,13 @@ class _Slot:
         if not data:
             return
         if self.owner.is_head(self):
-            stream.write(data)
-            stream.flush()
+            self.owner.emit(stream, data)
         else:
             self.pending.append((stream, data))
 
     def flush(self) -> None:
         for stream, data in self.pending:
-            stream.write(data)
-            stream.flush()
+            self.owner.emit(stream, data)
         self.pending.clear()
 
     def close(self) -> None:
@@ -132,45 +163,76 @@ class _Submitter:
     def __init__(self, config: SubmitConfig, client: AsyncClient) -> None:
         self.config = config
         self.client = client
-        self.output = _OrderedOutput()
+        self.output = _OrderedOutput(config.stdout, lambda: self.stop(EXIT_STDOUT_CLOSED))
         self.window = asyncio.Semaphore(max(1, config.window))
         self.codes: list[int] = []
         self.fatal: str | None = None
+        #: jobs the servers accepted, and those of them that ended
+        self.submitted = 0
+        self.answered = 0
+        #: the exit code of a run stopped early (closed stdout, a signal)
+        self.stopped: int | None = None
+        self._stop = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def stop(self, code: int) -> None:
+        """End the run now: submit nothing more, abandon the jobs in flight."""
+        if self.stopped is None:
+            self.stopped = code
+            self._stop.set()
 
     async def run(self) -> int:
-        tasks: list[asyncio.Task[None]] = []
+        feeder = asyncio.create_task(self._feed())
+        stopping = asyncio.create_task(self._stop.wait())
+        try:
+            await asyncio.wait((feeder, stopping), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            tasks = (feeder, stopping, *self._tasks)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        if self.stopped is not None:
+            return self.stopped
+        feeder.result()  # what reading the input raised, if anything
+        return max(self.codes, default=EXIT_OK)
+
+    async def _feed(self) -> None:
         async for payload in _inputs(self.config):
             for function in self.config.functions:
                 await self.window.acquire()
                 if self.fatal is not None:
                     break
                 slot = self.output.slot()
-                tasks.append(asyncio.create_task(self.one(function, payload, slot)))
+                task = asyncio.create_task(self.one(function, payload, slot))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
             if self.fatal is not None:
                 break
-        await asyncio.gather(*tasks)
-        return max(self.codes, default=EXIT_OK)
+        await asyncio.gather(*self._tasks)
 
     async def one(self, function: str, payload: bytes, slot: _Slot) -> None:
         pfx = f"{function}: ".encode() if self.config.prefix else b""
+        err = self.config.stderr
         try:
             await self._submit(function, payload, slot, pfx)
         except (ConnectError, ServerUnavailable) as exc:
             self.codes.append(exit_code(exc))
             if self.fatal is None:
                 self.fatal = str(exc)
-                slot.write(self.config.stderr, f"gear submit: {exc}\n".encode())
+                slot.write(err, f"gear submit: {exc}\n".encode())
         except JobFailed:
+            self.answered += 1
             self.codes.append(exit_code(JobFailed()))
-            slot.write(self.config.stderr, pfx + b"Job failed\n")
+            slot.write(err, pfx + b"Job failed\n")
         except JobException as exc:
+            self.answered += 1
             self.codes.append(exit_code(exc))
             data = exc.args[0] if exc.args else b""
             text = data if isinstance(data, bytes) else str(data).encode()
-            slot.write(self.config.stderr, pfx + text + (b"" if text.endswith(b"\n") else b"\n"))
+            slot.write(err, pfx + text + (b"" if text.endswith(b"\n") else b"\n"))
         except GearError as exc:
             self.codes.append(exit_code(exc))
-            slot.write(self.config.stderr, f"gear submit: {function}: {exc}\n".encode())
+            slot.write(err, f"gear submit: {function}: {exc}\n".encode())
         finally:
             slot.close()
             self.window.release()
@@ -187,6 +249,7 @@ class _Submitter:
                 delay=cfg.delay,
                 timeout=cfg.timeout,
             )
+            self.submitted += 1
             if cfg.verbose:
                 slot.write(cfg.stdout, (job.handle or b"") + b"\n")
             self.codes.append(EXIT_OK)
@@ -202,14 +265,24 @@ class _Submitter:
             on_status=progress.update,
             timeout=cfg.timeout,
         )
+        self.submitted += 1
         if cfg.verbose:
             slot.write(cfg.stderr, b"Task created: " + (job.handle or b"") + b"\n")
         try:
             result = await job.wait(cfg.timeout)
         finally:
             progress.end()
+        self.answered += 1
         slot.write(cfg.stdout, pfx + result if result else b"")
         self.codes.append(EXIT_OK)
+
+    def interrupted(self) -> str:
+        """What a signal stopped: ``interrupted: 3 jobs submitted, 2 answered``."""
+        jobs = f"{self.submitted} job{'' if self.submitted == 1 else 's'}"
+        cfg = self.config
+        if cfg.background or cfg.at is not None or cfg.delay is not None:
+            return f"interrupted: {jobs} queued"
+        return f"interrupted: {jobs} submitted, {self.answered} answered"
 
 
 class _Progress:
@@ -230,14 +303,14 @@ class _Progress:
         elif self.slot.owner.is_head(self.slot):
             filled = min(30, pct * 30 // 100)
             line = f"\r{self.pfx.decode(errors='replace')}[{'#' * filled}{'.' * (30 - filled)}]"
-            self.stderr.write(f"{line} {pct:3d}% ({numerator}/{denominator})".encode())
-            self.stderr.flush()
+            self.slot.owner.emit(
+                self.stderr, f"{line} {pct:3d}% ({numerator}/{denominator})".encode()
+            )
             self.drawn = True
 
     def end(self) -> None:
         if self.drawn:
-            self.stderr.write(b"\n")
-            self.stderr.flush()
+            self.slot.owner.emit(self.stderr, b"\n")
 
 
 def _isatty(stream: BinaryIO) -> bool:
@@ -255,26 +328,43 @@ async def _inputs(config: SubmitConfig) -> AsyncIterator[bytes]:
     elif config.no_input:
         yield b""
     elif config.lines or config.strip_newline:
-        async for line in _stdin_lines(config.stdin):
+        async for line in _stdin_lines(StdinReader(config.stdin)):
             yield line.rstrip(b"\r\n") if config.strip_newline else line
     else:
-        yield await asyncio.to_thread(config.stdin.read)
+        yield await _read_all(StdinReader(config.stdin))
 
 
-async def _stdin_lines(stream: BinaryIO) -> AsyncIterator[bytes]:
-    """Lines of ``stream`` as they arrive (read in a thread, chunk by chunk)."""
-    read = getattr(stream, "read1", stream.read)
+async def _read_all(reader: StdinReader) -> bytes:
+    chunks = []
+    while chunk := await reader.read():
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _stdin_lines(reader: StdinReader) -> AsyncIterator[bytes]:
+    """Lines of stdin as they arrive."""
     rest = b""
-    while True:
-        chunk = await asyncio.to_thread(read, _READ_SIZE)
-        if not chunk:
-            break
+    while chunk := await reader.read():
         parts = (rest + chunk).split(b"\n")
         rest = parts.pop()
         for part in parts:
             yield part + b"\n"
     if rest:
         yield rest
+
+
+@contextlib.contextmanager
+def _signals_stop(submitter: _Submitter) -> Iterator[None]:
+    """SIGINT and SIGTERM stop the run with 128 + the signal (no KeyboardInterrupt)."""
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGINT, signal.SIGTERM)
+    for signum in signals:
+        loop.add_signal_handler(signum, submitter.stop, 128 + signum)
+    try:
+        yield
+    finally:
+        for signum in signals:
+            loop.remove_signal_handler(signum)
 
 
 async def run_submit(config: SubmitConfig) -> int:
@@ -284,4 +374,12 @@ async def run_submit(config: SubmitConfig) -> int:
         CommandError (via ``_common.run``): nothing else escapes.
     """
     async with AsyncClient(config.servers, exceptions=True) as client:
-        return await _Submitter(config, client).run()
+        submitter = _Submitter(config, client)
+        with _signals_stop(submitter):
+            code = await submitter.run()
+    if submitter.stopped == EXIT_STDOUT_CLOSED:
+        discard_stdout()
+    elif submitter.stopped is not None:
+        note = f"gear submit: {submitter.interrupted()}\n".encode()
+        submitter.output.emit(config.stderr, note)
+    return code

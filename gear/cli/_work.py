@@ -14,18 +14,25 @@ WORK_FAIL when the command wrote nothing on stderr.  A cancelled job (its
 ``--timeout`` passed, or a second signal) kills the command.
 
 Signals: the first SIGTERM/SIGINT stops taking jobs and lets running ones
-finish; a second one cancels them.
+finish; a second one cancels them.  A stdout whose reader went away
+(``gear work f | head -1``) cancels everything at once with 141: the job
+whose data could not be written is not answered, so the server gives it to
+another worker when the connection closes, and no later job is taken.
+
+The library's log goes to stderr as ``gear work: …`` lines: warnings (a
+connection lost, a job timed out) and each reconnection.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import shutil
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -33,7 +40,8 @@ from gear.client import AsyncWorker, WorkerJob
 from gear.client.servers import ServerAddress
 from gear.errors import JobException, JobFailed
 
-from ._common import EXIT_OK
+from ._common import EXIT_OK, EXIT_STDOUT_CLOSED
+from ._stdout import discard_stdout, is_broken_pipe
 
 #: bytes of a failing command's stderr sent back as WORK_EXCEPTION
 STDERR_TAIL = 4096
@@ -75,14 +83,27 @@ def find_command(command: list[str]) -> str | None:
 
 
 class EchoHandler:
-    """No command: write the workload to stdout and complete with no data."""
+    """No command: write the workload to stdout and complete with no data.
 
-    def __init__(self, stdout: BinaryIO) -> None:
+    Args:
+        stdout: where workloads go.
+        on_closed: called when stdout's reader has gone; the job is then
+            left unanswered (cancelled), for the server to hand on.
+    """
+
+    def __init__(self, stdout: BinaryIO, on_closed: Callable[[], None]) -> None:
         self.stdout = stdout
+        self.on_closed = on_closed
 
     async def __call__(self, job: WorkerJob) -> bytes:
-        self.stdout.write(job.data)
-        self.stdout.flush()
+        try:
+            self.stdout.write(job.data)
+            self.stdout.flush()
+        except OSError as exc:
+            if not is_broken_pipe(exc):
+                raise
+            self.on_closed()
+            raise asyncio.CancelledError from None
         return b""
 
 
@@ -174,6 +195,42 @@ def _install_signals(worker: AsyncWorker, main: asyncio.Task[int]) -> None:
         loop.add_signal_handler(signum, on_signal, signum)
 
 
+class _WorkLog(logging.Handler):
+    """The library's warnings and reconnections as ``gear work: …`` lines on stderr."""
+
+    #: the worker's INFO record for a connection that is back
+    CONNECTED = "connected to %s"
+
+    def __init__(self, stderr: BinaryIO) -> None:
+        super().__init__(logging.INFO)
+        self.stderr = stderr
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING or record.msg == self.CONNECTED
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage()
+        if record.msg == self.CONNECTED:
+            text = "re" + text
+        with contextlib.suppress(OSError):
+            self.stderr.write(f"gear work: {text}\n".encode(errors="replace"))
+            self.stderr.flush()
+
+
+@contextlib.contextmanager
+def _logging_to(stderr: BinaryIO) -> Iterator[None]:
+    logger = logging.getLogger("gear")
+    handler = _WorkLog(stderr)
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
 async def run_work(config: WorkConfig) -> int:
     """Serve jobs until stopped (signal, ``count`` or ``burst``); return the exit code.
 
@@ -181,15 +238,26 @@ async def run_work(config: WorkConfig) -> int:
         ServerUnavailable: no server could be reached at start.
     """
     worker = AsyncWorker(config.servers, client_id=config.client_id, concurrency=config.concurrency)
-    handler = CommandHandler(config) if config.command else EchoHandler(config.stdout)
+    closed: list[bool] = []
+
+    def stdout_closed() -> None:
+        closed.append(True)
+        main.cancel()
+
+    handler = (
+        CommandHandler(config) if config.command else EchoHandler(config.stdout, stdout_closed)
+    )
     for name in config.functions:
         worker.register(name, handler, timeout=config.timeout)
     main = asyncio.create_task(worker.run(until_idle=config.burst, max_jobs=config.count))
     _install_signals(worker, main)
-    with _pidfd_child_watcher():
+    with _pidfd_child_watcher(), _logging_to(config.stderr):
         try:
             await main
         except asyncio.CancelledError:
+            if closed:
+                discard_stdout()
+                return EXIT_STDOUT_CLOSED
             return 128 + signal.SIGTERM
     return EXIT_OK
 

@@ -25,7 +25,7 @@ from gear.bench import (
 )
 from gear.bench.config import DEFAULT_HOST, DEFAULT_PORT, parse_address
 from gear.bench.report import format_header
-from gear.cli._common import CommandError as RunError
+from gear.cli._common import ExitError as RunError
 from gear.errors import ConnectError
 
 EXIT_FAILED = 1

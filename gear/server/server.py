@@ -381,7 +381,8 @@ def _announce(server: Server) -> None:
     hint = ""
     if all(h in ("127.0.0.1", "::1") for h, _ in server.addresses):
         hint = "; to listen on all interfaces use --listen 0.0.0.0 --listen ::"
-    print(f"gear serve {__version__}: listening on {where} (pid {os.getpid()}){hint}", flush=True)
+    line = f"gear serve {__version__} ({build.describe()}): listening on {where}"
+    print(f"{line} (pid {os.getpid()}){hint}", flush=True)
     log.info(
         "started (%s), handles %s", build.describe(), server.broker.config.handle_prefix.decode()
     )

@@ -7,8 +7,8 @@ per-server rows by name.  A sum over servers of which one cannot tell a
 field (a priority split from the Perl server, say) is ``None``, not a
 partial sum.  Jobs are listed for the selected function only: gear's
 ``show queue`` rows in full, the Perl server's ``jobs`` rows of that
-function, and C gearmand's ``show jobs`` rows, which name no function, with
-a note saying so.
+function, and C gearmand's ``show jobs`` rows, which name no function (nor
+whether the job runs), with a note saying so.
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ __all__ = ["MAX_JOBS", "build_snapshot"]
 #: jobs listed at most (the rest are counted in ``Snapshot.jobs_hidden``)
 MAX_JOBS = 1000
 
-#: shown over the jobs of a C gearmand, whose ``show jobs`` cannot be filtered
-C_NOTE = "C gearmand names no job's function: all its jobs are listed"
+#: why a C gearmand's jobs are all listed: its ``show jobs`` cannot be filtered
+C_NOTE = "gearmand names no job's function"
 
 
 def build_snapshot(
@@ -197,7 +197,7 @@ def _jobs(readings: Sequence[ServerReading], selected: str | None) -> tuple[list
                     function=None,
                     unique=None,
                     priority=None,
-                    state="queued" if j.queued else "running",
+                    state=None,  # JOB_QUEUED is set for background jobs, running or not
                     age=None,
                     size=None,
                     clients=None,

@@ -55,6 +55,8 @@ class GearDashboard(App[None]):
     ENABLE_COMMAND_PALETTE = False
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit"),
+        # like every terminal tool (Textual's default only says "press ctrl+q")
+        Binding("ctrl+c", "quit", show=False, priority=True),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("p", "toggle_pause", "Pause"),
         Binding("r", "refresh_now", "Refresh"),
@@ -120,7 +122,8 @@ class GearDashboard(App[None]):
         self.main.snapshot = message.snapshot
 
     def on_server_lost(self, message: ServerLost) -> None:
-        self.notify(f"{message.address} is down: {message.error}", severity="error")
+        reason = message.error.removeprefix(f"{message.address}: ") or "unreachable"
+        self.notify(f"{message.address} is down: {reason}", severity="error")
 
     def on_server_back(self, message: ServerBack) -> None:
         self.notify(f"{message.address} is back")

@@ -233,7 +233,7 @@ def _jobs() -> tuple[JobView, ...]:
             function=None,
             unique=None,
             priority=None,
-            state="queued",
+            state=None,
             age=None,
             size=None,
             clients=None,

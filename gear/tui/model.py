@@ -231,8 +231,9 @@ class JobView:
     function: str | None
     unique: str | None
     priority: str | None
-    #: ``queued``, ``running`` or ``scheduled``
-    state: str
+    #: ``queued``, ``running`` or ``scheduled``; None when the server cannot
+    #: tell (C gearmand's ``show jobs``: its 4th column marks background jobs)
+    state: str | None
     #: seconds since submission
     age: float | None
     #: payload bytes

@@ -27,7 +27,8 @@ FUNCTION_COLUMNS = (
     "SLEEPING",
     "ALERT",
 )
-SERVER_COLUMNS = ("SERVER", "STATE", "KIND", "VERSION", "UPTIME", "LATENCY", "CONNS")
+#: the servers' headers; why a server is down goes under ERROR, the last one
+SERVER_COLUMNS = ("SERVER", "STATE", "KIND", "VERSION", "UPTIME", "LATENCY", "CONNS", "ERROR")
 
 
 def render(snapshot: Snapshot) -> str:
@@ -35,7 +36,8 @@ def render(snapshot: Snapshot) -> str:
     stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(snapshot.taken))
     up, total = snapshot.servers_up, len(snapshot.servers)
     lines = [f"gear top - {stamp} - {up}/{total} servers up"]
-    lines += _table(SERVER_COLUMNS, [_server_row(s) for s in snapshot.servers], first_text=5)
+    servers = [_server_row(s) for s in snapshot.servers]
+    lines += _table(SERVER_COLUMNS, servers, first_text=5, last_text=True)
     lines.append("")
     rows = [
         (
@@ -58,7 +60,7 @@ def render(snapshot: Snapshot) -> str:
 def _server_row(s: ServerView) -> tuple[str, ...]:
     if not s.up:
         reason = s.error.removeprefix(s.address + ": ") or "unreachable"
-        return (s.address, "down", reason, "", "", "", "")
+        return (s.address, "down", "", "", "", "", "", reason)
     return (
         s.address,
         "up",
@@ -67,6 +69,7 @@ def _server_row(s: ServerView) -> tuple[str, ...]:
         duration(s.uptime),
         latency(s.latency),
         count(s.connections),
+        "",
     )
 
 

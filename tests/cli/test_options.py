@@ -122,7 +122,7 @@ def test_work_and_status_usage_errors(captured: list[Any]) -> None:
     missing = invoke("work", "f", "--", "definitely-not-a-command-gear")
     assert (missing.exit_code, missing.stderr) == (
         2,
-        "Error: command not found: definitely-not-a-command-gear\n",
+        "gear work: command not found: definitely-not-a-command-gear\n",
     )
     assert invoke("work", "f", "--concurrency", "0").exit_code == 2
     assert invoke("status").exit_code == 2

@@ -100,14 +100,18 @@ def test_worker_survives_a_server_restart(procs: Processes) -> None:
     port = first.port
     peer = Peer("gear", first.proc, port)
     try:
-        procs.gear(peer, "work", "reverse", "--", "rev")
+        worker = procs.gear(peer, "work", "reverse", "--", "rev")
         assert cli(peer, "submit", "reverse", "ab").stdout_bytes == b"ba"
     finally:
         first.stop()
+    assert worker.stderr is not None
+    lost = worker.stderr.readline()
+    assert lost.startswith(f"gear work: connection to 127.0.0.1:{port} lost".encode()), lost
     second = start_gear_process("--port", str(port))
     try:
         again = cli(Peer("gear", second.proc, port), "submit", "reverse", "cd")
         assert again.stdout_bytes == b"dc"
+        assert worker.stderr.readline() == f"gear work: reconnected to 127.0.0.1:{port}\n".encode()
     finally:
         second.stop()
 
@@ -121,7 +125,7 @@ def test_user_errors_are_one_line_with_documented_codes(gear_server: Peer) -> No
     assert worker_down.exit_code == 3 and worker_down.stderr.count("\n") == 1
     missing = cli(gear_server, "work", "f", "--", "no-such-command-gear")
     assert missing.exit_code == 2
-    assert missing.stderr == "Error: command not found: no-such-command-gear\n"
+    assert missing.stderr == "gear work: command not found: no-such-command-gear\n"
     bad = cli(gear_server, "submit", "--no-such-option")
     assert bad.exit_code == 2 and "Traceback" not in bad.output
     timeout = cli(gear_server, "submit", "-t", "0.2", "nobody", "x")

@@ -128,7 +128,7 @@ def test_completion_tree_live_names() -> None:
     assert set(tree["cancel"]["job"]) == {"H:x:1", "H:x:2"}
     assert set(tree["status"]) == {"reverse", "resize", "--sort"}
     assert tree["status"]["reverse"] == {
-        "--sort": dict.fromkeys(["function", "queued", "running", "workers"])
+        "--sort": dict.fromkeys(["function", "total", "queued", "running", "workers"])
     }
     assert {"w1", "reverse"} <= set(tree["workers"])
     assert set(tree["server"]) == {"a:4730", "b:4730", "all"}

@@ -8,14 +8,21 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
+from gear.cli.repl import output
 from gear.cli.repl.app import split_servers
+from gear.cli.repl.commands import Command, parse
 from gear.cli.repl.oneshot import ScriptIO, run_lines
 from gear.cli.repl.servers import ServerGroup
+from gear.cli.repl.tables import plain
+from gear.protocol.constants import PacketType as P
 from gear.server import Server
+from gear.testing import RawConnection
 from tests.client.test_admin_client import sleeping_worker, submit_bg
+from tests.conftest import require_program
 from tests.repl.peers import free_port, gear_serve, gearmand
 
 
@@ -50,7 +57,47 @@ async def test_status_is_tab_separated(server: Server, addr: str) -> None:
     result = await run([addr], "status")
     assert (result.code, result.out, result.err) == (0, "reverse\t1\t0\t0\n", "")
     result = await run([addr], "status", header=True)
-    assert result.out.splitlines()[0] == "FUNCTION\tQUEUED\tRUNNING\tWORKERS"
+    assert result.out.splitlines()[0] == "FUNCTION\tTOTAL\tRUNNING\tWORKERS"
+
+
+async def holding_worker(port: int, function: bytes) -> RawConnection:
+    """A worker that took one job of ``function`` and keeps it running."""
+    conn = await RawConnection.open(port)
+    await conn.send(P.CAN_DO, function)
+    await conn.send(P.GRAB_JOB)
+    await conn.expect(P.JOB_ASSIGN)
+    return conn
+
+
+@pytest.mark.parametrize("peer", [gear_serve, gearmand], ids=["gear", "gearmand"])
+async def test_status_total_is_the_wires_as_gearadmin_prints_it(peer: Callable[[], Any]) -> None:
+    """One job running, two queued: gearadmin prints 3 1 1, and so do scripts."""
+    gearadmin = require_program("gearadmin", "gearman-tools")
+    with peer() as srv:
+        for _ in range(3):
+            await submit_bg(srv.port, b"slow")
+        worker = await holding_worker(srv.port, b"slow")
+        theirs = subprocess.run(
+            [gearadmin, "-h", "127.0.0.1", "-p", str(srv.port), "--status"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        assert "slow\t3\t1\t1\n" in theirs.stdout
+        ours = await run([srv.address], "status")
+        assert (ours.code, ours.out) == (0, "slow\t3\t1\t1\n")
+        header = await run([srv.address], "status", header=True)
+        assert header.out == "FUNCTION\tTOTAL\tRUNNING\tWORKERS\nslow\t3\t1\t1\n"
+        group = ServerGroup([srv.address], timeout=2)
+        command = parse("status")
+        assert isinstance(command, Command)
+        table = plain(output.human(await group.run(command), multi=False))
+        await group.close()
+        assert table.splitlines() == [
+            "FUNCTION  TOTAL  QUEUED  RUNNING  WORKERS",
+            "slow          3       2        1        1",
+        ]
+        await worker.close()
 
 
 async def test_json_documents(server: Server, addr: str) -> None:
@@ -122,7 +169,7 @@ async def test_c_gearmand_one_shot() -> None:
         )
         assert result.code == 0, result.err
         assert "fn\t0\t0\t1\n" in result.out and "reverse\t1\t0\t0\n" in result.out
-        assert f"{handle}\tqueued\t0\tno\n" in result.out and "OK\nINFO\n" in result.out
+        assert f"{handle}\tyes\t0\tno\n" in result.out and "OK\nINFO\n" in result.out
         assert (await run([proc.address], f"cancel job {handle}", yes=True)).code == 0
         missing = await run([proc.address], "show queue")
         assert missing.code == 1 and "gearmand does not support 'show queue'" in missing.err

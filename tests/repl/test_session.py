@@ -9,6 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from prompt_toolkit.completion import CompleteEvent
 from prompt_toolkit.document import Document
 from prompt_toolkit.history import FileHistory, InMemoryHistory
 from prompt_toolkit.input import PipeInput, create_pipe_input
@@ -19,6 +20,8 @@ from gear.cli.repl.servers import ServerGroup
 from gear.cli.repl.session import ReplSession, default_history, history_path
 from gear.cli.repl.tables import Fragments
 from gear.cli.repl.toolbar import toolbar_fragments
+from gear.client.admin import AsyncAdminClient
+from gear.protocol.admin_replies import ServerKind, ServerVersion
 from gear.server import Server, ServerConfig
 from gear.testing import RawConnection
 from tests.client.test_admin_client import sleeping_worker, submit_bg
@@ -26,6 +29,7 @@ from tests.repl.peers import free_port, gearmand
 
 F1 = "\x1bOP"
 CTRL_R = "\x12"
+CTRL_U = "\x15"
 
 
 class Screen:
@@ -107,8 +111,8 @@ async def test_tab_completes_st_to_a_status_table(server: Server) -> None:
     async with repl([f"127.0.0.1:{server.port}"]) as (inp, screen, session):
         await completed(session, inp, "st\t", "stat")
         inp.send_text("\r")
-        await screen.wait_for("FUNCTION  QUEUED  RUNNING  WORKERS")
-        assert "reverse        1        0        0" in screen.text
+        await screen.wait_for("FUNCTION  TOTAL  QUEUED  RUNNING  WORKERS")
+        assert "reverse       1       1        0        0" in screen.text
 
 
 async def test_handle_completion_and_confirmed_cancel(server: Server) -> None:
@@ -124,6 +128,45 @@ async def test_handle_completion_and_confirmed_cancel(server: Server) -> None:
         await screen.wait_for("(nothing)")
 
 
+def offered(session: ReplSession, text: str) -> list[str]:
+    """What Tab offers after ``text``."""
+    completer = session.session.completer
+    assert completer is not None
+    return [c.text for c in completer.get_completions(Document(text), CompleteEvent())]
+
+
+async def test_handles_and_servers_complete_past_colons_and_dots(server: Server) -> None:
+    first = (await submit_bg(server.port, b"reverse")).decode()  # H:test:1
+    second = (await submit_bg(server.port, b"reverse")).decode()
+    address = f"127.0.0.1:{server.port}"
+    async with repl([address]) as (inp, _, session):
+        assert offered(session, "cancel job H:test:") == [first, second]
+        await completed(session, inp, "cancel job H:t\t", "cancel job H:test:")
+        inp.send_text(CTRL_U)
+        await completed(session, inp, "server 127.0.0.\t", f"server {address}")
+        inp.send_text(CTRL_U)
+
+
+async def test_a_dropped_function_is_not_offered(server: Server) -> None:
+    address = f"127.0.0.1:{server.port}"
+    async with repl([address]) as (inp, screen, session):
+        inp.send_text("create function zzgone\r")
+        await screen.wait_for("OK")
+        assert offered(session, "drop function zz") == ["zzgone"]
+        screen.lines.clear()
+        inp.send_text("drop function zzgone\ry\r")
+        await screen.wait_for("OK")
+        assert offered(session, "drop function zz") == []
+        elsewhere = AsyncAdminClient.from_address(address)
+        await elsewhere.send("create function made-elsewhere")
+        await session.group.refresh_names()
+        assert offered(session, "drop function mad") == ["made-elsewhere"]
+        await elsewhere.send("drop function made-elsewhere")
+        await elsewhere.close()
+        await session.group.refresh_names()  # the REPL does this every 30 s
+        assert offered(session, "drop function mad") == []
+
+
 async def test_declined_confirmation_runs_nothing(server: Server) -> None:
     await submit_bg(server.port, b"reverse")
     async with repl([f"127.0.0.1:{server.port}"]) as (inp, screen, _):
@@ -131,18 +174,19 @@ async def test_declined_confirmation_runs_nothing(server: Server) -> None:
         inp.send_text("n\r")
         await screen.wait_for("not run")
         inp.send_text("status --sort -queued\r")
-        await screen.wait_for("reverse        1")
+        await screen.wait_for("reverse       1       1")
 
 
 async def test_help_errors_f1_and_raw(server: Server) -> None:
-    async with repl([f"127.0.0.1:{server.port}"]) as (inp, screen, _):
+    async with repl([f"127.0.0.1:{server.port}"]) as (inp, screen, session):
         inp.send_text("help cancel job\r")
         await screen.wait_for("usage: cancel job HANDLE")
         inp.send_text("frob\r")
         await screen.wait_for("unknown command 'frob'")
-        inp.send_text("maxqueue" + F1)
+        inp.send_text("maxqueue re" + F1)
         await screen.wait_for("usage: maxqueue FUNCTION [N | HIGH NORMAL LOW]")
-        inp.send_text("raw version\r")
+        assert session.session.default_buffer.text == "maxqueue re"  # F1 keeps the line
+        inp.send_text(CTRL_U + "raw version\r")
         await screen.wait_for("OK 1.1.20-gear-")
         inp.send_text("cancel job nope\ry\r")
         await screen.wait_for("ERR UNKNOWN_JOB")
@@ -175,7 +219,7 @@ async def test_several_servers_one_down(server: Server) -> None:
     async with repl([up, down]) as (inp, screen, _):
         inp.send_text("status\r")
         await screen.wait_for(f"{down}: down (Connection refused)")
-        assert "SERVER           FUNCTION  QUEUED" in screen.text
+        assert "SERVER           FUNCTION  TOTAL  QUEUED" in screen.text
         inp.send_text("server 1\r")
         await screen.wait_for(f"focus: {up}")
         inp.send_text("servers\r")
@@ -236,6 +280,29 @@ def test_toolbar_shows_servers_focus_and_down() -> None:
     group.set_focus("a")
     text = "".join(t for _, t in toolbar_fragments(group))
     assert "*a:1" in text and "b:2 down" in text and "focus: a:1" in text
+
+
+def toolbar_text(group: ServerGroup, width: int) -> str:
+    return "".join(t for _, t in toolbar_fragments(group, width))
+
+
+def test_toolbar_of_three_servers_fits_120_columns() -> None:
+    group = ServerGroup(["127.0.0.1:4811", "127.0.0.1:4812", "127.0.0.1:4813"])
+    gear, gearmand, down = group.servers
+    gear.client.server_version = ServerVersion(version="1.1.20-gear-0.1.0", kind=ServerKind.GEAR)
+    gearmand.client.server_version = ServerVersion(version="1.1.20+ds", kind=ServerKind.GEARMAND)
+    gear.client.latency = gearmand.client.latency = 0.0008
+    down.down = "Connection refused"
+    wide = toolbar_text(group, 200)
+    assert "127.0.0.1:4811 gear 0.1.0 0.8ms" in wide and "gearmand 1.1.20+ds" in wide
+    fitted = toolbar_text(group, 120)
+    assert len(fitted) <= 120
+    assert "127.0.0.1:4811 gear 0.8ms" in fitted and "127.0.0.1:4813 down" in fitted
+    assert fitted.endswith("focus: all │ Tab · Ctrl-R · F1 help")
+    narrow = toolbar_text(group, 80)
+    assert len(narrow) <= 80 and narrow.endswith("focus: all │ F1 help")
+    tiny = toolbar_text(group, 40)
+    assert tiny == " 3 servers, 1 down │ focus: all │ F1 help"
 
 
 def test_history_lives_in_the_xdg_state_directory(

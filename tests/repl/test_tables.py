@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from gear.cli.repl import tables
 from gear.cli.repl.tables import Table, plain
@@ -23,16 +24,54 @@ STATUS = [
 def test_aligned_status_table() -> None:
     table = Table.of(tables.sort_pairs(STATUS[:2], None), show_server=False)
     assert plain(table.aligned()) == (
-        "FUNCTION  QUEUED  RUNNING  WORKERS\n"
-        "resize         0        0        0\n"
-        "reverse       12        2        4\n"
+        "FUNCTION  TOTAL  QUEUED  RUNNING  WORKERS\n"
+        "resize        0       0        0        0\n"
+        "reverse      14      12        2        4\n"
     )
+
+
+def test_status_for_scripts_keeps_the_wires_total() -> None:
+    """gearadmin prints TOTAL (queued + running): scripts get the same line."""
+    table = Table.of(STATUS[:1], show_server=False)
+    assert table.tsv(header=True) == ["FUNCTION\tTOTAL\tRUNNING\tWORKERS", "reverse\t14\t2\t4"]
+    assert table.records()[0] | {"server": ""} == {
+        "server": "",
+        "function": "reverse",
+        "total": 14,
+        "queued": 12,
+        "running": 2,
+        "workers": 4,
+    }
+
+
+def busy_worker(fd: int, client_id: str, handles: tuple[str, ...], *times: float, **kw: Any) -> Any:
+    """A busy ``show workers`` row, ``times`` = (in state, connected)."""
+    fields = {"address": "127.0.0.1", "state": "busy", "functions": ()} | kw
+    return ar.WorkerDetail(
+        fd=fd,
+        client_id=client_id,
+        handles=handles,
+        state_seconds=times[0],
+        connected_seconds=times[1],
+        **fields,
+    )
+
+
+def test_times_have_their_unit_for_people_and_are_seconds_for_scripts() -> None:
+    worker = busy_worker(7, "w1", ("H:x:1",), 74.003, 4.5, functions=("slow",))
+    table = Table.of([("s", worker)], show_server=False)
+    lines = plain(table.aligned()).splitlines()
+    assert lines[0].split() == [
+        "FD", "ADDRESS", "ID", "STATE", "IN_STATE", "HANDLES", "CONNECTED", "FUNCTIONS"
+    ]  # fmt: skip
+    assert lines[1].split() == ["7", "127.0.0.1", "w1", "busy", "1m14s", "H:x:1", "4.5s", "slow"]
+    assert table.tsv() == ["7\t127.0.0.1\tw1\tbusy\t74.003\tH:x:1\t4.500\tslow"]
 
 
 def test_server_column_when_several_servers() -> None:
     text = plain(Table.of(STATUS, show_server=True).aligned())
-    assert text.splitlines()[0] == "SERVER  FUNCTION   QUEUED  RUNNING  WORKERS"
-    assert text.splitlines()[3] == "b:4730  thumbnail       3        0        0"
+    assert text.splitlines()[0] == "SERVER  FUNCTION   TOTAL  QUEUED  RUNNING  WORKERS"
+    assert text.splitlines()[3] == "b:4730  thumbnail      3       3        0        0"
 
 
 def test_rows_without_workers_are_styled() -> None:
@@ -62,26 +101,17 @@ def test_filter_glob_and_substring() -> None:
 
 def test_tsv_plain_and_with_header() -> None:
     table = Table.of(STATUS[:1], show_server=True)
-    assert table.tsv() == ["a:4730\treverse\t12\t2\t4"]
-    assert table.tsv(header=True)[0] == "SERVER\tFUNCTION\tQUEUED\tRUNNING\tWORKERS"
+    assert table.tsv() == ["a:4730\treverse\t14\t2\t4"]
+    assert table.tsv(header=True)[0] == "SERVER\tFUNCTION\tTOTAL\tRUNNING\tWORKERS"
 
 
 def test_cells_of_tuples_bools_and_floats() -> None:
-    worker = ar.WorkerDetail(
-        fd=5,
-        address="127.0.0.1",
-        client_id="",
-        state="busy",
-        state_seconds=0.25,
-        handles=("H:1", "H:2"),
-        connected_seconds=3.0,
-        functions=(),
-    )
+    worker = busy_worker(5, "", ("H:1", "H:2"), 0.25, 3.0)
     assert Table.of([("s", worker)], False).tsv() == [
         "5\t127.0.0.1\t-\tbusy\t0.250\tH:1 H:2\t3.000\t-"
     ]
     job = ar.JobInfo(handle="H:1", retries=1, ignored=False, queued=False)
-    assert Table.of([("s", job)], False).tsv() == ["H:1\trunning\t1\tno"]
+    assert Table.of([("s", job)], False).tsv() == ["H:1\tno\t1\tno"]
 
 
 def test_tsv_cells_never_hold_tabs_or_newlines() -> None:
@@ -114,7 +144,9 @@ def test_acks_have_a_result_column() -> None:
 
 
 def test_sort_keys() -> None:
-    assert tables.sort_keys(ar.FunctionStatus) == ["function", "queued", "running", "workers"]
+    assert tables.sort_keys(ar.FunctionStatus) == [
+        "function", "total", "queued", "running", "workers"
+    ]  # fmt: skip
     assert "in_state" in tables.sort_keys(ar.WorkerDetail)
 
 

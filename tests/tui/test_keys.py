@@ -56,8 +56,8 @@ async def test_arrows_select_a_function_and_its_jobs_are_listed() -> None:
         assert app.selected == "resize_image"
         jobs = app.main.query_one(JobsTable)
         assert jobs.row_count == 12  # 10 of gear, 2 of C gearmand (no function told)
-        assert "jobs of resize_image 12" in str(jobs.border_title)
-        assert "names no job's function" in str(jobs.border_subtitle)
+        assert "jobs of resize_image 10 · all 2 jobs of 10.0.0.6:4730" in str(jobs.border_title)
+        assert "names no job's function" in str(jobs.border_title)
 
 
 async def test_s_cycles_the_sort_and_a_header_click_sorts_too() -> None:

@@ -10,12 +10,13 @@ that is meant to alter the pictures, look at the report, then run with
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from textual.pilot import Pilot
 
 from gear.tui.app import GearDashboard
-from gear.tui.fake import FakeSource
+from gear.tui.fake import GEARMAND, FakeSource, demo_snapshot
 
 from .conftest import settle
 
@@ -68,6 +69,30 @@ async def open_help(pilot: Pilot[Any]) -> None:
     await settle(pilot)
     await pilot.press("question_mark")
     await pilot.pause()
+
+
+def test_main_screen_120x40(snap_compare: SnapCompare) -> None:
+    """From 30 lines on, jobs stand over workers: every column shows, no row stays blank."""
+    assert snap_compare(app(), terminal_size=(120, 40), run_before=select_resize_image)
+
+
+def gearmand_alone() -> GearDashboard:
+    demo = demo_snapshot()
+    servers = tuple(s for s in demo.servers if s.address == GEARMAND)
+    functions = tuple(
+        replace(f, servers=tuple(p for p in f.servers if p.server == GEARMAND))
+        for f in demo.functions
+        if any(p.server == GEARMAND for p in f.servers)
+    )
+    jobs = tuple(j for j in demo.jobs if j.server == GEARMAND)
+    workers = tuple(w for w in demo.workers if w.server == GEARMAND)
+    alone = replace(demo, servers=servers, functions=functions, jobs=jobs, workers=workers)
+    return GearDashboard(FakeSource(alone), interval=3600)
+
+
+def test_c_gearmand_jobs_title_says_every_function(snap_compare: SnapCompare) -> None:
+    """C gearmand cannot list jobs by function: the title says all its jobs are listed."""
+    assert snap_compare(gearmand_alone(), terminal_size=(120, 40), run_before=settle)
 
 
 def test_help_fits_80x24(snap_compare: SnapCompare) -> None:

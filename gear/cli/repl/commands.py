@@ -393,12 +393,20 @@ def _check(spec: Spec, param: Param, values: list[str]) -> ParseError | None:
 # ------------------------------------------------------------ completion --
 @dataclass
 class LiveNames:
-    """Names seen in replies, offered as completions."""
+    """Names seen in replies, offered as completions.
+
+    Replies (and ``learn``: a function created) add names; ``replace`` (a
+    fresh reading of every server) and ``forget`` (a function dropped, a job
+    cancelled) take them away, so a name no server has any more is not
+    offered.  ``generation`` changes
+    with every change, for the completer's cache.
+    """
 
     functions: set[str] = field(default_factory=set)
     handles: set[str] = field(default_factory=set)
     workers: set[str] = field(default_factory=set)
     servers: list[str] = field(default_factory=list)
+    generation: int = 0
 
     def absorb(self, rows: Iterable[object]) -> None:
         """Collect function names, handles and worker ids from reply rows."""
@@ -411,6 +419,25 @@ class LiveNames:
                 self.functions.add(name)
             for handle in getattr(row, "handles", ()):
                 self.handles.add(handle)
+        self.generation += 1
+
+    def replace(self, fresh: LiveNames) -> None:
+        """Take the functions, handles and worker ids of ``fresh`` instead of ours."""
+        self.functions = set(fresh.functions)
+        self.handles = set(fresh.handles)
+        self.workers = set(fresh.workers)
+        self.generation += 1
+
+    def learn(self, kind: Arg, name: str) -> None:
+        """Offer a function that was just created."""
+        if kind is Arg.FUNCTION:
+            self.functions.add(name)
+            self.generation += 1
+
+    def forget(self, kind: Arg, name: str) -> None:
+        """Stop offering a function or handle that is gone."""
+        {Arg.FUNCTION: self.functions, Arg.HANDLE: self.handles}.get(kind, set()).discard(name)
+        self.generation += 1
 
     def _set_for(self, attr: str) -> set[str]:
         return {"function": self.functions, "handle": self.handles}.get(attr, self.workers)

@@ -9,7 +9,9 @@ sent when the kind is known beforehand).  A down server costs nothing more
 than its connect attempt, and the clients reconnect on their own, so a
 server that comes back is used again by the next command; ``ping`` probes
 them all for the toolbar.  Rows of every answer feed ``LiveNames`` for
-completion.  No printing happens here.
+completion; ``refresh_names`` reads every server afresh and replaces them,
+and a function dropped or a job cancelled is forgotten at once, so names
+that are gone are not offered.  No printing happens here.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from gear.cli.repl.commands import Command, LiveNames, parse
+from gear.cli.repl.commands import Arg, Command, LiveNames, parse
 from gear.client.admin import (
     AdminError,
     AsyncAdminClient,
@@ -29,6 +31,8 @@ from gear.client.admin import (
 )
 from gear.errors import ConnectError, GearError, ProtocolError
 
+#: commands whose success removes a name: the kind of their first argument
+_GONE_AFTER = {"drop function": Arg.FUNCTION, "cancel job": Arg.HANDLE}
 #: exit status of one-shot mode, worst answer wins
 EXIT_OK, EXIT_ERR, EXIT_USAGE, EXIT_DOWN = 0, 1, 2, 3
 _STATUS_EXIT = {"ok": EXIT_OK, "err": EXIT_ERR, "unsupported": EXIT_ERR, "down": EXIT_DOWN}
@@ -131,10 +135,22 @@ class ServerGroup:
 
     async def run(self, command: Command) -> Outcome:
         """Ask every focused server; one Answer each, in server order."""
-        answers = await asyncio.gather(*(self._ask(s, command) for s in self.focused()))
+        outcome = await self._run_on(self.focused(), command, self.live)
+        if any(a.status == "ok" for a in outcome.answers):
+            name = command.spec.name
+            if name in _GONE_AFTER:
+                self.live.forget(_GONE_AFTER[name], command.args[0])
+            elif name == "create function":
+                self.live.learn(Arg.FUNCTION, command.args[0])
+        return outcome
+
+    async def _run_on(
+        self, states: list[ServerState], command: Command, names: LiveNames
+    ) -> Outcome:
+        answers = await asyncio.gather(*(self._ask(s, command) for s in states))
         for answer in answers:
             if isinstance(answer.result, tuple):
-                self.live.absorb(answer.result)
+                names.absorb(answer.result)
         return Outcome(command, list(answers))
 
     async def _ask(self, state: ServerState, command: Command) -> Answer:
@@ -157,11 +173,13 @@ class ServerGroup:
         return _answer(state.name, kind, command, reply)
 
     async def refresh_names(self) -> None:
-        """Fill completion names from ``status``, ``show jobs`` and ``workers``."""
+        """Completion names afresh from every server's ``status``, ``show jobs``, ``workers``."""
+        fresh = LiveNames()
         for line in ("status", "show jobs", "workers"):
             command = parse(line)
             assert isinstance(command, Command)
-            await self.run(command)
+            await self._run_on(self.servers, command, fresh)
+        self.live.replace(fresh)
 
     async def close(self) -> None:
         """Close every connection."""

@@ -95,14 +95,17 @@ class ReplSession:
             history=history if history is not None else default_history(),
             completer=AdminCompleter(lambda: group.live),
             lexer=AdminLexer(),
-            key_bindings=admin_key_bindings(),
-            bottom_toolbar=lambda: toolbar_fragments(group),
+            key_bindings=admin_key_bindings(lambda name: self.say(help_text(name))),
+            bottom_toolbar=lambda: toolbar_fragments(group, self._columns()),
             style=STYLE,
             auto_suggest=AutoSuggestFromHistory(),
             complete_while_typing=False,
             input=input,
             output=output,
         )
+
+    def _columns(self) -> int:
+        return self.session.app.output.get_size().columns
 
     def _print(self, lines: list[Fragments]) -> None:
         fragments: StyleAndTextTuples = []
@@ -163,7 +166,7 @@ class ReplSession:
             self.say("not run", "class:dim")
             return True
         outcome = await self.group.run(command)
-        width = self.session.app.output.get_size().columns - 1
+        width = self._columns() - 1
         self._emit(output.human(outcome, len(outcome.answers) > 1, max(width, 40)))
         return True
 

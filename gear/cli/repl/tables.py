@@ -3,7 +3,11 @@
 Strategy: ``COLUMNS`` maps each typed row of the admin replies (``gear.client.admin``)
 to its columns (header, getter, numeric or not), once; the grammar reads the
 sort keys from it, and the three outputs (aligned table for people,
-tab-separated lines for scripts, JSON) all walk it.  A ``Table`` is built
+tab-separated lines for scripts, JSON) all walk it.  Scripts get the wire's
+values: ``status``'s TOTAL is queued plus running, as gearadmin prints it,
+and times are plain seconds; people also get a worked-out QUEUED column
+(``script=False``) and times with their unit (``seconds=True``: ``1m14s``,
+the dashboard's ``gear.tui.cells.duration``, which imports no Textual).  A ``Table`` is built
 from ``(server, row)`` pairs; the SERVER column appears when more than one
 server answered.  Aligned output is a list of lines, each a list of
 ``(style, text)`` fragments: prompt_toolkit's formatted-text shape, made of
@@ -22,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gear.client import admin as ar
+from gear.tui.cells import duration
 
 Fragments = list[tuple[str, str]]
 
@@ -36,6 +41,10 @@ class Column:
     get: Callable[[Any], object]
     #: right-aligned and sorted as a number
     numeric: bool = False
+    #: printed for scripts too (False: the table view only)
+    script: bool = True
+    #: a time in seconds: people see it with its unit
+    seconds: bool = False
 
 
 def _attr(name: str, numeric: bool = False, header: str | None = None) -> Column:
@@ -44,6 +53,10 @@ def _attr(name: str, numeric: bool = False, header: str | None = None) -> Column
 
 def _num(name: str, header: str | None = None) -> Column:
     return _attr(name, True, header)
+
+
+def _secs(name: str, header: str | None = None) -> Column:
+    return Column(header or name.upper(), lambda row: getattr(row, name), True, seconds=True)
 
 
 def _nums(*names: str) -> tuple[Column, ...]:
@@ -58,7 +71,12 @@ def _id() -> Column:
     return _attr("client_id", header="ID")
 
 
-_STATUS = (_attr("function"), *_nums("queued", "running", "workers"))
+_STATUS = (
+    _attr("function"),
+    _num("total"),
+    Column("QUEUED", lambda row: row.queued, True, script=False),
+    *_nums("running", "workers"),
+)
 #: columns of each row type, in display order
 COLUMNS: dict[type, tuple[Column, ...]] = {
     ar.FunctionStatus: _STATUS,
@@ -66,14 +84,16 @@ COLUMNS: dict[type, tuple[Column, ...]] = {
     ar.WorkerInfo: (_num("fd"), _attr("address"), _id(), _attr("functions")),
     ar.JobInfo: (
         _attr("handle"),
-        Column("STATE", lambda r: "queued" if r.queued else "running"),
+        # C's JOB_QUEUED column is set for background jobs, running or not
+        Column("BG", lambda r: "yes" if r.queued else "no"),
         _num("retries"),
         Column("IGNORED", lambda r: "yes" if r.ignored else "no"),
     ),
     ar.UniqueJob: (_attr("unique"),),
     ar.QueuedJob: (
         *_attrs("handle", "function", "unique", "priority", "state"),
-        *_nums("age", "size", "clients"),
+        _secs("age"),
+        *_nums("size", "clients"),
         Column("BG", lambda r: "yes" if r.background else "no"),
         _num("when"),
     ),
@@ -82,9 +102,9 @@ COLUMNS: dict[type, tuple[Column, ...]] = {
         _attr("address"),
         _id(),
         _attr("state"),
-        _num("state_seconds", "IN_STATE"),
+        _secs("state_seconds", "IN_STATE"),
         _attr("handles"),
-        _num("connected_seconds", "CONNECTED"),
+        _secs("connected_seconds", "CONNECTED"),
         _attr("functions"),
     ),
     ar.FunctionCounters: (_attr("function"), *_nums("submitted", "finished")),
@@ -130,6 +150,12 @@ def cell(value: object) -> str:
         return f"{value:.3f}"
     text = str(value)
     return text if text else "-"
+
+
+def _human(column: Column, value: object) -> str:
+    if column.seconds and isinstance(value, int | float):
+        return duration(value)
+    return cell(value)
 
 
 # ------------------------------------------------------ filter and sort --
@@ -203,15 +229,20 @@ class Table:
         columns = COLUMNS.get(type(pairs[0][1]), ()) if pairs else ()
         return cls(columns, list(pairs), show_server)
 
-    def headers(self) -> list[str]:
-        """Column headers, SERVER first when shown."""
-        return (["SERVER"] if self.show_server else []) + [c.header for c in self.columns]
+    def _columns(self, people: bool) -> tuple[Column, ...]:
+        return self.columns if people else tuple(c for c in self.columns if c.script)
 
-    def cells(self) -> list[list[str]]:
-        """Every row as its cell texts."""
+    def headers(self, people: bool = True) -> list[str]:
+        """Column headers, SERVER first when shown."""
+        names = [c.header for c in self._columns(people)]
+        return (["SERVER"] if self.show_server else []) + names
+
+    def cells(self, people: bool = True) -> list[list[str]]:
+        """Every row as its cell texts: for people, or as scripts get them."""
+        columns = self._columns(people)
         out = []
         for server, row in self.pairs:
-            texts = [cell(c.get(row)) for c in self.columns]
+            texts = [_human(c, c.get(row)) if people else cell(c.get(row)) for c in columns]
             out.append(([server] if self.show_server else []) + texts)
         return out
 
@@ -220,8 +251,8 @@ class Table:
         return ([False] if self.show_server else []) + [c.numeric for c in self.columns]
 
     def tsv(self, header: bool = False) -> list[str]:
-        """Tab-separated lines (tabs and newlines inside a cell become spaces)."""
-        rows = ([self.headers()] if header else []) + self.cells()
+        """Tab-separated lines for scripts (tabs and newlines in a cell become spaces)."""
+        rows = ([self.headers(people=False)] if header else []) + self.cells(people=False)
         return ["\t".join(re.sub(r"[\t\r\n]", " ", c) for c in row) for row in rows]
 
     def aligned(self, width: int | None = None) -> list[Fragments]:

@@ -3,7 +3,8 @@
 Strategy: the caller pushes it with a callback (or waits for it in a
 worker); the dialog dismisses with True only for an explicit "yes" (the
 button, `y` or Enter on the focused button), and with False for "no",
-`n` or Escape, so a stray key never changes a server.
+`n` or Escape, so a stray key never changes a server.  A hint line under
+the question says which key does what.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class ConfirmScreen(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
             yield Label(self.question, id="question")
+            yield Label(f"y: {self.yes} · n or Esc: No", id="hint")
             with Horizontal(id="buttons"):
                 yield Button(self.yes, variant="error", id="yes")
                 yield Button("No", variant="primary", id="no")

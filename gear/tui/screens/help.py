@@ -28,7 +28,7 @@ LEGEND = """\
 
 
 def _describe(*groups: list[BindingType]) -> list[str]:
-    entries = ["arrows  move", "Tab     next panel"]
+    entries = ["arrows  move", "Home/End first / last row", "Tab     next panel"]
     for bindings in groups:
         for binding in bindings:
             if isinstance(binding, Binding) and binding.description:

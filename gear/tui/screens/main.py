@@ -25,7 +25,7 @@ from gear.tui.messages import (
     MaxQueueRequested,
     SortRequested,
 )
-from gear.tui.model import CAPABILITIES, JobView, Snapshot
+from gear.tui.model import CAPABILITIES, FunctionView, JobView, ServerKind, Snapshot
 from gear.tui.screens.confirm import ConfirmScreen
 from gear.tui.screens.maxqueue import MaxQueueScreen
 from gear.tui.widgets.filter_bar import FilterBar
@@ -36,6 +36,9 @@ from gear.tui.widgets.status_bar import StatusBar
 from gear.tui.widgets.workers_table import WorkersTable
 
 __all__ = ["MainScreen"]
+
+#: screen heights from which a class applies: "-tall" stacks jobs over workers
+BREAKPOINTS = ((0, "-short"), (30, "-tall"))
 
 
 class MainScreen(Screen[None]):
@@ -59,6 +62,11 @@ class MainScreen(Screen[None]):
     sort_key: reactive[str] = reactive("name")
     newest_first: reactive[bool] = reactive(False)
     breakdown: reactive[bool] = reactive(False)
+
+    def __init__(self) -> None:
+        super().__init__()
+        #: from 30 lines on, jobs and workers stand one above the other (dashboard.tcss)
+        self.VERTICAL_BREAKPOINTS = list(BREAKPOINTS)
 
     def compose(self) -> ComposeResult:
         yield StatusBar(id="status").data_bind(
@@ -140,11 +148,8 @@ class MainScreen(Screen[None]):
             self.notify("No function selected", severity="warning")
             return
         where = ", ".join(p.server for p in view.servers)
-        question = (
-            f"Drop function {function} on {where}?\n"
-            "Servers refuse while workers are connected; "
-            "C gearmand also throws its queued jobs away."
-        )
+        kinds = {s.kind for s in self.snapshot.servers} if self.snapshot else set()
+        question = f"Drop function {function} on {where}?\n" + _drop_rules(view, kinds)
 
         def done(yes: bool | None) -> None:
             if yes:
@@ -172,8 +177,21 @@ class MainScreen(Screen[None]):
         self.app.push_screen(MaxQueueScreen(function, servers), done)
 
 
+#: what makes each server kind refuse a drop, and what it throws away
+DROP_RULES = {
+    ServerKind.GEAR: "gear refuses while the function has workers or queued jobs.",
+    ServerKind.GEARMAND: "C gearmand refuses while it has workers or running jobs, "
+    "and throws its queued jobs away.",
+}
+
+
+def _drop_rules(view: FunctionView, kinds: set[ServerKind]) -> str:
+    rules = [DROP_RULES[k] for k in DROP_RULES if k in kinds]
+    return "\n".join(rules) or "Servers refuse while the function has workers."
+
+
 def _describe(job: JobView) -> str:
-    parts = [job.function or "function n/a", job.state]
+    parts = [job.function or "function n/a", job.state or "state n/a"]
     if job.unique:
         parts.append(f"unique {job.unique}")
     return ", ".join(parts)

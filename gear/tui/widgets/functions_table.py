@@ -168,9 +168,9 @@ class FunctionsTable(LiveTable):
         title = f"functions {len(shown)}/{total}" if self.filter_text else f"functions {total}"
         if self.filter_text:
             title += f" · filter {self.filter_text!r}"
-        self.border_title = f"{title} · sort {self.sort_key}"
         alerts = sum(1 for f in shown if f.alert)
-        self.border_subtitle = f"! {alerts} with jobs and no worker" if alerts else ""
+        alert = f" · ! {alerts} with jobs and no worker" if alerts else ""
+        self.border_title = f"{title} · sort {self.sort_key}{alert}"
 
     def _trend_width(self, rows: list[list[str]]) -> int:
         # the sparkline takes the room the other columns leave, within limits

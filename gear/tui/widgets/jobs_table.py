@@ -3,8 +3,11 @@
 Strategy: the screen binds ``snapshot`` and ``newest_first`` down; rows are
 ordered by age where the server tells it (gear), else in handle order.  The
 SERVER column appears only when several servers are watched.  Values a
-server cannot tell (C gearmand has no function, unique or age per job; the
-Perl server has no handle) are drawn as n/a.  ``selected_job`` is what `c`
+server cannot tell (C gearmand has no function, state, unique or age per
+job; the Perl server has no handle) are drawn as n/a.  The title says what
+is listed, and it is the only place that can (the panel has no bottom
+border): the selected function's jobs, and every job of a server that names
+no job's function (C gearmand), per server.  ``selected_job`` is what `c`
 cancels.
 """
 
@@ -113,7 +116,7 @@ class JobsTable(LiveTable):
         for index, job in enumerate(jobs):
             cells = [
                 _short(job.handle),
-                job.state,
+                job.state or NA,
                 duration(job.age),
                 job.priority or NA,
                 _short(job.unique),
@@ -132,15 +135,25 @@ class JobsTable(LiveTable):
 
     def _titles(self, shown: int) -> None:
         snap = self.snapshot
-        order = "newest first" if self.newest_first else "oldest first"
         if snap is None or snap.selected is None:
             self.border_title = "jobs · select a function"
-        else:
-            total = shown + snap.jobs_hidden
-            self.border_title = f"jobs of {snap.selected} {total} · {order}"
-        notes = []
-        if snap is not None and snap.jobs_hidden:
-            notes.append(f"{snap.jobs_hidden} more not listed")
-        if snap is not None and snap.jobs_note:
-            notes.append(snap.jobs_note)
-        self.border_subtitle = " · ".join(notes)
+            return
+        self.border_title = " · ".join(
+            [*_listed(snap), "newest first" if self.newest_first else "oldest first"]
+        )
+
+
+def _listed(snap: Snapshot) -> list[str]:
+    """What the panel lists: ``jobs of F 10``, ``all 2 jobs of SERVER, any function`` …"""
+    own = sum(1 for j in snap.jobs if j.function is not None)
+    every: dict[str, int] = {}
+    for job in snap.jobs:
+        if job.function is None:
+            every[job.server] = every.get(job.server, 0) + 1
+    parts = [f"jobs of {snap.selected} {own}"] if own or not every else []
+    parts += [f"all {n} jobs of {server}, any function" for server, n in every.items()]
+    if every and snap.jobs_note:
+        parts.append(snap.jobs_note)
+    if snap.jobs_hidden:
+        parts.append(f"{snap.jobs_hidden} more not listed")
+    return parts

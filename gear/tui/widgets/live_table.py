@@ -4,16 +4,18 @@ Strategy: subclasses describe columns as ``(key, label)`` pairs and hand
 ``set_rows`` the whole table as ``(row key, cells)``.  When the keys are the
 same as last time only the cells that changed are rewritten (no flicker, the
 cursor stays); otherwise the table is rebuilt and the cursor is put back on
-the row with the same key, or on the same line if that row is gone.
+the row with the same key, or on the same line if that row is gone.  Home
+and End go to the first and last row (DataTable scrolls sideways on them).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import events
+from textual.binding import Binding, BindingType
 from textual.widgets import DataTable
 
 __all__ = ["Cell", "LiveTable", "Row"]
@@ -25,6 +27,11 @@ Row = tuple[str, Sequence[Cell]]
 
 class LiveTable(DataTable[Cell]):
     """A row-cursor table refreshed in place."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("home", "scroll_top", "First row", show=False),
+        Binding("end", "scroll_bottom", "Last row", show=False),
+    ]
 
     def __init__(self, **kwargs: Any) -> None:
         """Keyword arguments (``id``, ``classes`` …) go to ``DataTable``."""

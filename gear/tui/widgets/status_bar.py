@@ -15,8 +15,8 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from gear.tui.cells import rate
-from gear.tui.model import Snapshot
+from gear.tui.cells import NA, PENDING, rate
+from gear.tui.model import Quality, Rates, Snapshot
 
 __all__ = ["StatusBar", "summary"]
 
@@ -44,9 +44,17 @@ def summary(snapshot: Snapshot | None, *, paused: bool, interval: float) -> tupl
     asleep = [w for w in snapshot.workers if w.state == "sleeping"]
     known = any(w.state is not None for w in snapshot.workers)
     line.append(f"  {workers} wrk" + (f" ({len(asleep)} zzz)" if known else ""))
-    rates = snapshot.rates
-    line.append(f"  {rate(rates, outbound=False)}/s in {rate(rates, outbound=True)}/s out")
+    line.append(f"  {_throughput(snapshot.rates)}")
     return line, right
+
+
+def _throughput(rates: Rates) -> str:
+    """``36.0/s in 26.0/s out``; ``jobs/s n/a`` (or ``…``) when there is no number."""
+    if rates.quality is Quality.PENDING:
+        return f"jobs/s {PENDING}"
+    if not rates.known:
+        return f"jobs/s {NA}"
+    return f"{rate(rates, outbound=False)}/s in {rate(rates, outbound=True)}/s out"
 
 
 class StatusBar(Static):
