@@ -64,12 +64,21 @@ class CommandError(ExitError):
         super().__init__(message, exit_code)
         # the context is gone by the time click shows the error
         ctx = click.get_current_context(silent=True)
-        #: ``gear work``: the command the message is from
-        self.command = f"gear {ctx.info_name}" if ctx is not None and ctx.parent else "gear"
+        #: ``gear work``, ``gear sql install``: the command the message is from
+        self.command = " ".join(["gear", *_subcommand_names(ctx)])
 
     def show(self, file: Any = None) -> None:
         """The message on stderr, after the command's name."""
         click.echo(f"{self.command}: {self.format_message()}", file=file, err=file is None)
+
+
+def _subcommand_names(ctx: click.Context | None) -> list[str]:
+    """The names of the subcommands from the root to ``ctx`` (the root's own name left out)."""
+    names: list[str] = []
+    while ctx is not None and ctx.parent is not None:
+        names.insert(0, ctx.info_name or "")
+        ctx = ctx.parent
+    return names
 
 
 def exit_code(exc: BaseException) -> int:

@@ -141,7 +141,11 @@ def test_ctrl_c_with_the_reader_gone_too(gear_server: Peer, procs: Processes) ->
     submit.send_signal(signal.SIGINT)
     assert submit.wait(20) == 130
     err = submit.stderr.read().decode()
-    assert re.fullmatch(r"gear submit: interrupted: 3 jobs submitted, [0-2] answered\n", err)
+    # how many lines submit had read when the signal came is a race; "hang" is never answered
+    match = re.fullmatch(r"gear submit: interrupted: (\d+) jobs? submitted, (\d+) answered\n", err)
+    assert match is not None, err
+    submitted, answered = int(match[1]), int(match[2])
+    assert 1 <= submitted <= 3 and answered < submitted
 
 
 def test_errors_of_gear_work_name_the_command(gear_server: Peer) -> None:

@@ -52,7 +52,10 @@ def test_install_then_status_through_the_cli(sql_site: SqlSite) -> None:
     assert not schema_exists(sql_site, name)
     after = gear_sql("status", sql_site.url, "--schema", name)
     assert (after.returncode, after.stdout) == (1, "")
-    assert after.stderr == f"Error: gear's SQL functions are not installed in schema {name}\n"
+    assert (
+        after.stderr
+        == f"gear sql status: gear's SQL functions are not installed in schema {name}\n"
+    )
 
 
 def test_status_lists_every_function_and_per_function_servers(
@@ -94,7 +97,7 @@ def test_uninstall_refuses_while_jobs_wait_unless_forced(
     refused = gear_sql("uninstall", site.site.url, "--schema", site.schema)
     assert refused.returncode == 1
     assert refused.stderr == (
-        f"Error: 1 job(s) wait in {site.schema}.outbox for gear sql relay; "
+        f"gear sql uninstall: 1 job(s) wait in {site.schema}.outbox for gear sql relay; "
         "run it first, or uninstall --force to drop them\n"
     )
     assert admin.status(site.site.url, site.schema).installed
@@ -135,7 +138,7 @@ def test_install_rolls_back_when_the_server_python_cannot_import_gear(sql_site: 
         shutil.rmtree(broken)
     assert done.returncode == 1
     assert done.stderr.startswith(
-        f"Error: the database server's Python cannot import gear from {broken}: "
+        f"gear sql install: the database server's Python cannot import gear from {broken}: "
         "cannot import gear.sql: this gear is broken; give --pythonpath a directory"
     )
     assert "Traceback" not in done.stderr
@@ -161,9 +164,12 @@ def test_default_pythonpath_is_where_this_gear_is(sql_site: SqlSite) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--schema", "Bad-Name"], "Error: bad schema name 'Bad-Name': use lower-case letters"),
-        (["-S", "host:port"], "Error: bad server list 'host:port'"),
-        (["--pythonpath", "/x$gear$"], "Error: the Python path may not contain $gear$"),
+        (
+            ["--schema", "Bad-Name"],
+            "gear sql install: bad schema name 'Bad-Name': use lower-case letters",
+        ),
+        (["-S", "host:port"], "gear sql install: bad server list 'host:port'"),
+        (["--pythonpath", "/x$gear$"], "gear sql install: the Python path may not contain $gear$"),
     ],
 )
 def test_install_rejects_bad_arguments(sql_site: SqlSite, args: list[str], message: str) -> None:
@@ -177,7 +183,10 @@ def test_an_unreachable_database_is_one_line() -> None:
     for command in ("install", "uninstall", "status", "relay"):
         done = gear_sql(command, url, *(["--burst"] if command == "relay" else []))
         assert done.returncode in (1, 3), (command, done.stderr)
-        assert done.stderr.startswith(("Error: cannot connect to the database", "Error: database"))
+        prefix = f"gear sql {command}: "
+        assert done.stderr.startswith(
+            (prefix + "cannot connect to the database", prefix + "database")
+        )
         assert len(done.stderr.splitlines()) == 1 and "Traceback" not in done.stderr
 
 

@@ -127,7 +127,9 @@ def test_the_relay_keeps_jobs_while_no_job_server_is_reachable(
         "relay", installed.site.url, "--schema", installed.schema, "--burst", "-S", down
     )
     assert failed.returncode == 3
-    assert failed.stderr.startswith("Error: 1 job(s) not sent: no server could take job record")
+    assert failed.stderr.startswith(
+        "gear sql relay: 1 job(s) not sent: no server could take job record"
+    )
     assert len(failed.stderr.splitlines()) == 1
     assert installed.one("SELECT count(*) FROM outbox") == 1
 
@@ -148,7 +150,10 @@ def test_the_relay_keeps_jobs_while_no_job_server_is_reachable(
 def test_the_relay_of_a_schema_without_gear(installed: Installed) -> None:
     done = gear_sql("relay", installed.site.url, "--schema", "nothing_here", "--burst")
     assert done.returncode == 1
-    assert done.stderr == "Error: gear's SQL functions are not installed in schema nothing_here\n"
+    assert (
+        done.stderr
+        == "gear sql relay: gear's SQL functions are not installed in schema nothing_here\n"
+    )
     bad = gear_sql("relay", installed.site.url, "--schema", installed.schema, "-S", "h:p")
     assert bad.returncode == 2 and "bad server list 'h:p'" in bad.stderr
 
