@@ -120,7 +120,7 @@ def test_three_servers_at_120_columns(tmp_path: Path) -> None:
             assert f"{down} down" in toolbar and "gearmand" in toolbar, toolbar
             assert toolbar.rstrip().endswith("focus: all │ F1 help"), toolbar
             tmux("send-keys", "-t", "admin", "cancel job H:", "Tab")
-            typed = re.compile(r"gear> cancel job H:\S+:1\b")
+            typed = re.compile(r"gear> cancel job H:\S+:\d+\b")
             line = typed.search(tmux.wait(lambda s: typed.search(s) is not None))
             assert line is not None
             tmux("send-keys", "-t", "admin", "F1")  # help above, the typed line below it
