@@ -14,6 +14,7 @@ largest of the jobs' codes.
 from __future__ import annotations
 
 import asyncio
+import ssl
 import sys
 from collections import deque
 from collections.abc import AsyncIterator
@@ -72,6 +73,8 @@ class SubmitConfig:
     window: int = 100
     #: progress bar instead of "N% complete" lines (default: stderr is a TTY)
     progress_bar: bool | None = None
+    #: TLS context of the connections (None: plain TCP)
+    tls: ssl.SSLContext | None = None
     stdin: BinaryIO = field(default_factory=lambda: sys.stdin.buffer)
     stdout: BinaryIO = field(default_factory=lambda: sys.stdout.buffer)
     stderr: BinaryIO = field(default_factory=lambda: sys.stderr.buffer)
@@ -284,5 +287,5 @@ async def run_submit(config: SubmitConfig) -> int:
     Raises:
         CommandError (via ``_common.run``): nothing else escapes.
     """
-    async with AsyncClient(config.servers, exceptions=True) as client:
+    async with AsyncClient(config.servers, exceptions=True, tls=config.tls) as client:
         return await _Submitter(config, client).run()

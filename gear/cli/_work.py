@@ -24,6 +24,7 @@ import contextlib
 import os
 import shutil
 import signal
+import ssl
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -63,6 +64,8 @@ class WorkConfig:
     burst: bool = False
     #: SET_CLIENT_ID
     client_id: str | None = None
+    #: TLS context of the connections (None: plain TCP)
+    tls: ssl.SSLContext | None = None
     stdout: BinaryIO = field(default_factory=lambda: sys.stdout.buffer)
     stderr: BinaryIO = field(default_factory=lambda: sys.stderr.buffer)
 
@@ -180,7 +183,12 @@ async def run_work(config: WorkConfig) -> int:
     Raises:
         ServerUnavailable: no server could be reached at start.
     """
-    worker = AsyncWorker(config.servers, client_id=config.client_id, concurrency=config.concurrency)
+    worker = AsyncWorker(
+        config.servers,
+        client_id=config.client_id,
+        concurrency=config.concurrency,
+        tls=config.tls,
+    )
     handler = CommandHandler(config) if config.command else EchoHandler(config.stdout)
     for name in config.functions:
         worker.register(name, handler, timeout=config.timeout)

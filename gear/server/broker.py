@@ -150,6 +150,10 @@ class Broker(BrokerCore):
     # -------------------------------------------------------------- submit --
     def _submit(self, s: Session, packet: Frame) -> None:
         ptype, args = packet
+        grants = s.grants
+        if grants is not None and not grants.may_submit(args[0]):
+            self.error(s, ErrorCode.PERMISSION_DENIED, "Permission denied by ACL")
+            return
         kind = _PLAIN_SUBMITS.get(ptype)
         if kind is not None:
             self.submit(s, args[0], args[1], args[2], kind[0], kind[1])
@@ -256,6 +260,10 @@ class Broker(BrokerCore):
         name = packet[1][0]
         if not name or len(name) > MAX_FUNCTION:
             self.error(s, ErrorCode.INVALID_ARGUMENT, "Function name is empty or too large")
+            return
+        grants = s.grants
+        if grants is not None and not grants.may_register(name):
+            self.error(s, ErrorCode.PERMISSION_DENIED, "Permission denied by ACL")
             return
         timeout = 0.0
         if packet[0] == PT.CAN_DO_TIMEOUT:

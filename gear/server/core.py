@@ -55,6 +55,8 @@ class BrokerConfig:
     first_handle_id: int = 0
     #: unit of CAN_DO_TIMEOUT values: ``ms``, ``s`` or ``auto`` (see ``can_do_timeout``)
     timeout_unit: str = "auto"
+    #: queue limit of a function no admin ``maxqueue`` set (0 = none)
+    max_queue: int = 0
 
 
 def can_do_timeout(raw: bytes, unit: str) -> float:
@@ -153,7 +155,8 @@ class BrokerCore:
         if f is not None:
             return f
         f = Function(name)
-        f.max_queue = self.max_queue.get(name, (0, 0, 0))
+        default = self.config.max_queue
+        f.max_queue = self.max_queue.get(name, (default, default, default))
         self.functions[name] = f
         return f
 
@@ -450,8 +453,8 @@ class BrokerCore:
 
     def set_max_queue(self, name: bytes, limits: tuple[int, int, int]) -> None:
         """Limit a function's queue, whether or not it exists yet."""
-        if any(limits):
-            self.max_queue[name] = limits
+        if any(limits) or self.config.max_queue:
+            self.max_queue[name] = limits  # zeros override a --max-queue default
         else:
             self.max_queue.pop(name, None)
         f = self.functions.get(name)
