@@ -79,8 +79,21 @@ def test_perl_tls_client_through_gear_work_tls(tls_server: ServerProcess, certs:
     perl = require_program("perl", "libgearman-client-perl")
     port = str(tls_server.port)
     worker = subprocess.Popen(
-        [sys.executable, "-m", "gear", "work", "--tls-ca", certs.ca, "-S", f"localhost:{port}"]
-        + ["reverse", "--count", "2", "--", "rev"],
+        [
+            sys.executable,
+            "-m",
+            "gear",
+            "work",
+            "--tls-ca",
+            certs.ca,
+            "-S",
+            f"localhost:{port}",
+            "reverse",
+            "--count",
+            "2",
+            "--",
+            "rev",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
@@ -112,8 +125,18 @@ def test_gear_submit_and_status_over_tls(tls_server: ServerProcess, certs: Certs
 def test_gear_client_env_vars_as_gearman_dash_s(tls_server: ServerProcess, certs: Certs) -> None:
     """GEARMAN_CA_CERTIFICATE is honoured when --tls is given without paths."""
     env_run = subprocess.run(
-        [sys.executable, "-m", "gear", "submit", "--tls", "-S", f"localhost:{tls_server.port}"]
-        + ["-b", "envjob", "x"],
+        [
+            sys.executable,
+            "-m",
+            "gear",
+            "submit",
+            "--tls",
+            "-S",
+            f"localhost:{tls_server.port}",
+            "-b",
+            "envjob",
+            "x",
+        ],
         capture_output=True,
         timeout=TIMEOUT,
         check=False,
