@@ -115,3 +115,39 @@ def test_a_peer_vanishing_without_fin_is_reaped_by_keepalive() -> None:
     assert "timed out" in result["lost"].lower()
     assert result["reaped_after"] < 20
     assert status_table(result["after"])["stalled"] == [1, 0, 0]  # queued again, no worker
+
+
+def _can_mount() -> str | None:
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        return "needs root and unshare for a private tmpfs"
+    probe = subprocess.run(
+        ["unshare", "-m", "sh", "-c", "mount -t tmpfs -o size=64k tmpfs /mnt"],
+        capture_output=True,
+        check=False,
+    )
+    if probe.returncode != 0:
+        return f"mounting a tmpfs is not permitted here: {probe.stderr.decode().strip()}"
+    return None
+
+
+def test_sqlite_disk_full_then_read_only_then_back() -> None:
+    reason = _can_mount()
+    if reason is not None:
+        pytest.skip(reason)
+    done = subprocess.run(
+        ["unshare", "-m", sys.executable, "-m", "tests.hardening.store_outage"],
+        capture_output=True,
+        timeout=TIMEOUT * 2,
+        check=False,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    result = json.loads(done.stdout.decode().splitlines()[-1])
+    assert result["acked_before_full"] > 0
+    assert result["refusal_when_full"].startswith("QUEUE_ERROR Could not store the job")
+    assert "full" in result["refusal_when_full"]
+    assert result["acked_after_growing"] == 50 and result["refusal_after_growing"] == ""
+    assert result["read_only_start"].startswith("StoreError: cannot open the sqlite store")
+    assert result["replayed"] == result["acked"] == result["ran"]
+    assert result["lost"] == 0 and result["unexpected"] == 0
+    assert b"works again after" in done.stderr and b"Traceback" not in done.stderr
