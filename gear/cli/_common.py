@@ -128,6 +128,15 @@ def tls_options(func: F) -> F:
     ) -> Any:
         return func(*args, tls=tls_context(tls, tls_ca, tls_cert, tls_key), **kwargs)
 
+    return tls_path_options(cast(F, wrapper))
+
+
+def tls_path_options(func: F) -> F:
+    """The same four options, passed on as they are (``tls``, ``tls_ca``, ...).
+
+    For commands whose work runs in other processes (``gear bench``), which
+    build their SSLContext there from the paths.
+    """
     options = [
         click.option(
             "--tls-key",
@@ -152,7 +161,7 @@ def tls_options(func: F) -> F:
             help="Connect over TLS (libgearman -S); implied by any --tls-* option.",
         ),
     ]
-    decorated: Any = wrapper
+    decorated: Any = func
     for option in options:
         decorated = option(decorated)
     return cast(F, decorated)
