@@ -37,8 +37,8 @@ import trustme
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gear.protocol import request  # noqa: E402
-from gear.protocol import PacketType as P  # noqa: E402
+from gear.protocol import PacketType as P
+from gear.protocol import request
 
 
 def rss_mib(pid: int) -> float:
@@ -129,8 +129,18 @@ async def soak(args: argparse.Namespace) -> dict[str, object]:
     leaf.cert_chain_pems[0].write_to_path(str(folder / "server.pem"))
     leaf.private_key_pem.write_to_path(str(folder / "server.key"))
     server = subprocess.Popen(
-        [sys.executable, "-m", "gear", "serve", "--port", "0"]
-        + ["--tls-cert", str(folder / "server.pem"), "--tls-key", str(folder / "server.key")],
+        [
+            sys.executable,
+            "-m",
+            "gear",
+            "serve",
+            "--port",
+            "0",
+            "--tls-cert",
+            str(folder / "server.pem"),
+            "--tls-key",
+            str(folder / "server.key"),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
     )
@@ -151,16 +161,16 @@ async def soak(args: argparse.Namespace) -> dict[str, object]:
         sampler.start()
         started = time.monotonic()
         function = f"soak_{int(time.time())}"
-        bench = await asyncio.to_thread(run_bench, port, str(folder / "ca.pem"), args.jobs, function)
+        bench = await asyncio.to_thread(
+            run_bench, port, str(folder / "ca.pem"), args.jobs, function
+        )
         result["bench_s"] = round(time.monotonic() - started, 1)
         sampler.done.set()
         sampler.join()
         result["rss_peak_mib"] = round(sampler.peak, 1)
         for key in ("created", "assigned", "errors", "unexpected", "submit_rate", "drain_rate"):
             result[key] = bench.get(key)
-        left = [
-            line for line in admin(port, "status").splitlines() if line.startswith(function)
-        ]
+        left = [line for line in admin(port, "status").splitlines() if line.startswith(function)]
         result["left_in_queue"] = int(left[0].split("\t")[1]) if left else 0
         result["lost"] = args.jobs - int(bench["assigned"])  # type: ignore[call-overload]
         time.sleep(2.5)  # the server's memory poll runs once a second

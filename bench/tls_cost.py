@@ -47,9 +47,26 @@ def certificates(folder: Path) -> dict[str, str]:
 def start_gearmand(c: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     proc = subprocess.Popen(
-        ["/usr/sbin/gearmand", "-t", "1", "-L", "127.0.0.1", "-p", str(port), "-l", "stderr"]
-        + ["--ssl", "--ssl-ca-file", c["ca"], "--ssl-certificate", c["cert"]]
-        + ["--ssl-key", c["key"], "--verbose", "INFO"],
+        [
+            "/usr/sbin/gearmand",
+            "-t",
+            "1",
+            "-L",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-l",
+            "stderr",
+            "--ssl",
+            "--ssl-ca-file",
+            c["ca"],
+            "--ssl-certificate",
+            c["cert"],
+            "--ssl-key",
+            c["key"],
+            "--verbose",
+            "INFO",
+        ],
         stderr=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
     )
