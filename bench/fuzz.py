@@ -123,11 +123,12 @@ def fuzz_decoders(n: int, rng: random.Random, crashes: list[str]) -> int:
 
 
 def fuzz_admin(n: int, rng: random.Random, crashes: list[str]) -> int:
-    server = Server(ServerConfig(port=0))
-    session = server.broker.connect("127.0.0.1", 5)
     pool = [w.encode() for w in ADMIN_WORDS]
     tried = 0
-    for _ in range(n):
+    for i in range(n):
+        if i % 5000 == 0:  # fresh state: "create function" lines pile up functions
+            server = Server(ServerConfig(port=0))
+            session = server.broker.connect("127.0.0.1", 5)
         line = mutate(rng, rng.choice(pool), pool).replace(b"\n", b" ")
         tried += 1
         try:
