@@ -231,6 +231,9 @@ class AsyncWorker:
         def unsolicited(packet: Packet) -> None:
             if packet.type == P.NOOP:
                 slot.wake.set()
+            elif packet.args[:1] == (b"PERMISSION_DENIED",):
+                reason = b" ".join(packet.args).decode("utf-8", "replace")
+                log.warning("%s refused: %s", slot.address, reason)
             else:
                 log.debug("%s: %s %r", slot.address, packet.name, packet.args)
 

@@ -263,7 +263,8 @@ class Broker(BrokerCore):
             return
         grants = s.grants
         if grants is not None and not grants.may_register(name):
-            self.error(s, ErrorCode.PERMISSION_DENIED, "Permission denied by ACL")
+            # CAN_DO has no reply: the text tells clients this answers no request
+            self.send(s, response(PT.ERROR, b"PERMISSION_DENIED", b"may not register " + name))
             return
         timeout = 0.0
         if packet[0] == PT.CAN_DO_TIMEOUT:

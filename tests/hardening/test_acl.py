@@ -8,6 +8,7 @@ process for SIGHUP.  Every peer here is on loopback, so network rules use
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import re
 import signal
@@ -165,3 +166,25 @@ def test_sighup_reloads_and_a_bad_file_keeps_the_old_rules(tmp_path: Path) -> No
         assert srv.proc.poll() is None
     finally:
         srv.stop()
+
+
+async def test_a_worker_keeps_its_allowed_functions_when_one_is_refused(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The refusal of a CAN_DO answers no request: the worker's other replies stay in step."""
+    from gear.client import AsyncClient, AsyncWorker
+
+    caplog.set_level(logging.WARNING)
+    async with running_server(ServerConfig(acl=write(tmp_path, RULES))) as server:
+        worker = AsyncWorker(f"127.0.0.1:{server.port}")
+        worker.register("resize", lambda job: b"never")
+        worker.register("reverse", lambda job: job.data[::-1])
+        task = asyncio.create_task(worker.run())
+        try:
+            async with AsyncClient(f"127.0.0.1:{server.port}") as client:
+                for word in (b"abc", b"hello"):
+                    assert await client.submit("reverse", word, timeout=10) == word[::-1]
+        finally:
+            worker.stop()
+            await asyncio.gather(task, return_exceptions=True)
+    assert "refused: PERMISSION_DENIED may not register resize" in caplog.text
