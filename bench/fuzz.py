@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import sys
 import time
 import traceback
@@ -171,6 +172,12 @@ def run_machine(examples: int) -> tuple[int, int, int, str]:
     return counts["examples"], counts["steps"], len(result.failures) + len(result.errors), failure
 
 
+def progress(phase: str, started: float, crashes: list[str]) -> None:
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+    took = time.monotonic() - started
+    print(f"{phase} done at {took:.0f} s, {len(crashes)} crashes, max RSS {rss} MiB", file=sys.stderr)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--inputs", type=int, default=200_000, help="inputs per parser")
@@ -181,8 +188,11 @@ def main() -> None:
     crashes: list[str] = []
     started = time.monotonic()
     decoded = fuzz_decoders(args.inputs, rng, crashes)
+    progress("decoders", started, crashes)
     admin = fuzz_admin(args.inputs, rng, crashes)
+    progress("admin parsers", started, crashes)
     runs, steps, violations, failure = run_machine(args.examples)
+    progress("state machine", started, crashes)
     report = {
         "decoder_inputs": decoded,
         "admin_inputs": admin,
