@@ -23,6 +23,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 import trustme
@@ -74,6 +75,8 @@ def start_gearmand(c: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:
     for line in proc.stderr:
         if b"Listening on" in line:
             break
+    # keep reading its log: a full pipe would stall gearmand
+    threading.Thread(target=proc.stderr.read, daemon=True).start()
     return proc, port
 
 
@@ -147,7 +150,11 @@ def main() -> None:
     finally:
         for proc in (c_proc, plain_proc, tls_proc):
             proc.terminate()
-            proc.wait(10)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
 
 
 if __name__ == "__main__":
