@@ -45,9 +45,10 @@ async def fill(port: int, limit: int, tag: bytes) -> tuple[list[bytes], str]:
     return handles, refusal
 
 
-async def drain(server: Server) -> list[bytes]:
-    worker = await RawConnection.open(server.port)
-    await worker.send(P.CAN_DO, b"outage")
+async def drain(port: int, function: bytes) -> list[bytes]:
+    """Run every queued job of ``function`` with one worker; the handles run."""
+    worker = await RawConnection.open(port)
+    await worker.send(P.CAN_DO, function)
     ran = []
     while True:
         await worker.send(P.GRAB_JOB)
@@ -82,7 +83,7 @@ async def main(folder: str) -> dict[str, object]:
     mount("-o", "remount,rw", folder)
     async with running_server(ServerConfig(store=store)) as server:
         result["replayed"] = len(server.broker.jobs)
-        ran = await drain(server)
+        ran = await drain(server.port, b"outage")
     result["acked"] = len(acked)
     result["ran"] = len(ran)
     result["lost"] = len(set(acked) - set(ran))

@@ -13,6 +13,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -81,35 +82,41 @@ def test_client_killed_while_waiting_drops_its_queued_job(gear_server: ServerPro
     assert gear_server.proc.poll() is None
 
 
-def _can_unshare() -> str | None:
+def in_namespace(flag: str, tools: tuple[str, ...], probe: str, module: str) -> dict[str, Any]:
+    """Run ``python -m module`` under ``unshare flag``; its JSON line.
+
+    Skips, saying why, when not root, a tool is missing, or ``probe`` (a
+    shell line run in a namespace of the same kind) fails here.
+    """
     if os.geteuid() != 0:
-        return "needs root for a network namespace"
-    for tool in ("unshare", "tc", "ip"):
+        pytest.skip("needs root for a namespace of its own")
+    for tool in ("unshare", *tools):
         if shutil.which(tool) is None:
-            return f"needs {tool}"
-    probe = subprocess.run(
-        ["unshare", "-n", "sh", "-c", "ip link set lo up && tc qdisc add dev lo root blackhole"],
-        capture_output=True,
-        check=False,
-    )
-    if probe.returncode != 0:
-        return f"no network namespace with a blackhole qdisc here: {probe.stderr.decode()}"
-    return None
-
-
-def test_a_peer_vanishing_without_fin_is_reaped_by_keepalive() -> None:
-    reason = _can_unshare()
-    if reason is not None:
-        pytest.skip(reason)
+            pytest.skip(f"needs {tool}")
+    tried = subprocess.run(["unshare", flag, "sh", "-c", probe], capture_output=True, check=False)
+    if tried.returncode != 0:
+        pytest.skip(f"not permitted here: {probe}: {tried.stderr.decode().strip()}")
     done = subprocess.run(
-        ["unshare", "-n", sys.executable, "-m", "tests.hardening.stalled_peer"],
+        ["unshare", flag, sys.executable, "-m", module],
         capture_output=True,
-        timeout=TIMEOUT,
+        timeout=TIMEOUT * 2,
         check=False,
         cwd=ROOT,
     )
     assert done.returncode == 0, done.stderr.decode()
-    result = json.loads(done.stdout.decode().splitlines()[-1])
+    assert b"Traceback" not in done.stderr, done.stderr.decode()
+    result: dict[str, Any] = json.loads(done.stdout.decode().splitlines()[-1])
+    result["stderr"] = done.stderr.decode()
+    return result
+
+
+def test_a_peer_vanishing_without_fin_is_reaped_by_keepalive() -> None:
+    result = in_namespace(
+        "-n",
+        ("ip", "tc"),
+        "ip link set lo up && tc qdisc add dev lo root blackhole",
+        "tests.hardening.stalled_peer",
+    )
     assert status_table(result["running"])["stalled"] == [1, 1, 1]
     assert "connection from 127.0.0.1 lost" in result["lost"]
     assert "timed out" in result["lost"].lower()
@@ -117,32 +124,10 @@ def test_a_peer_vanishing_without_fin_is_reaped_by_keepalive() -> None:
     assert status_table(result["after"])["stalled"] == [1, 0, 0]  # queued again, no worker
 
 
-def _can_mount() -> str | None:
-    if os.geteuid() != 0 or shutil.which("unshare") is None:
-        return "needs root and unshare for a private tmpfs"
-    probe = subprocess.run(
-        ["unshare", "-m", "sh", "-c", "mount -t tmpfs -o size=64k tmpfs /mnt"],
-        capture_output=True,
-        check=False,
-    )
-    if probe.returncode != 0:
-        return f"mounting a tmpfs is not permitted here: {probe.stderr.decode().strip()}"
-    return None
-
-
 def test_sqlite_disk_full_then_read_only_then_back() -> None:
-    reason = _can_mount()
-    if reason is not None:
-        pytest.skip(reason)
-    done = subprocess.run(
-        ["unshare", "-m", sys.executable, "-m", "tests.hardening.store_outage"],
-        capture_output=True,
-        timeout=TIMEOUT * 2,
-        check=False,
-        cwd=ROOT,
+    result = in_namespace(
+        "-m", ("mount",), "mount -t tmpfs -o size=64k tmpfs /mnt", "tests.hardening.store_outage"
     )
-    assert done.returncode == 0, done.stderr.decode()
-    result = json.loads(done.stdout.decode().splitlines()[-1])
     assert result["acked_before_full"] > 0
     assert result["refusal_when_full"].startswith("QUEUE_ERROR Could not store the job")
     assert "full" in result["refusal_when_full"]
@@ -150,4 +135,4 @@ def test_sqlite_disk_full_then_read_only_then_back() -> None:
     assert result["read_only_start"].startswith("StoreError: cannot open the sqlite store")
     assert result["replayed"] == result["acked"] == result["ran"]
     assert result["lost"] == 0 and result["unexpected"] == 0
-    assert b"works again after" in done.stderr and b"Traceback" not in done.stderr
+    assert "works again after" in result["stderr"]

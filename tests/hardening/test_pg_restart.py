@@ -19,6 +19,7 @@ from gear.protocol import PacketType as P
 from gear.server import ServerConfig
 from gear.testing import RawConnection, running_server
 from tests.conftest import require_peer
+from tests.hardening.store_outage import drain
 from tests.store.pgcluster import PgCluster, find_bindir
 
 pytestmark = pytest.mark.peer
@@ -72,16 +73,6 @@ async def test_postgres_stopped_and_restarted(cluster: PgCluster) -> None:
                 break
         assert after is not None
         acked.append(after)
-        worker = await RawConnection.open(server.port)
-        await worker.send(P.CAN_DO, b"pgjob")
-        ran = set()
-        while True:
-            await worker.send(P.GRAB_JOB)
-            job = await worker.recv()
-            if job.type == P.NO_JOB:
-                break
-            ran.add(job.args[0])
-            await worker.send(P.WORK_COMPLETE, job.args[0], b"")
+        ran = set(await drain(server.port, b"pgjob"))
         assert ran == set(acked)
         await conn.close()
-        await worker.close()
