@@ -24,6 +24,7 @@ import asyncio
 import json
 import re
 import resource
+import shutil
 import socket
 import ssl
 import subprocess
@@ -184,6 +185,7 @@ async def soak(args: argparse.Namespace) -> dict[str, object]:
     finally:
         server.terminate()
         server.wait(30)
+        shutil.rmtree(folder, ignore_errors=True)
     return result
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shutil
 import socket
 import ssl
 import statistics
@@ -116,7 +117,8 @@ def main() -> None:
     parser.add_argument("-r", "--rounds", type=int, default=3)
     parser.add_argument("-n", "--count", type=int, default=50_000)
     args = parser.parse_args()
-    certs = certificates(Path(tempfile.mkdtemp(prefix="gear-tls-cost-")))
+    folder = Path(tempfile.mkdtemp(prefix="gear-tls-cost-"))
+    certs = certificates(folder)
     c_proc, c_port = start_gearmand(certs)
     plain_proc, plain_port = start_gear()
     tls_proc, tls_port = start_gear("--tls-cert", certs["cert"], "--tls-key", certs["key"])
@@ -155,6 +157,7 @@ def main() -> None:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(10)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import tempfile
 
@@ -98,6 +99,7 @@ def run() -> None:
         print(json.dumps(asyncio.run(main(folder))))
     finally:
         subprocess.run(["umount", folder], check=False)
+        os.rmdir(folder)
 
 
 if __name__ == "__main__":
