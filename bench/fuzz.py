@@ -175,7 +175,8 @@ def run_machine(examples: int) -> tuple[int, int, int, str]:
 def progress(phase: str, started: float, crashes: list[str]) -> None:
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
     took = time.monotonic() - started
-    print(f"{phase} done at {took:.0f} s, {len(crashes)} crashes, max RSS {rss} MiB", file=sys.stderr)
+    line = f"{phase} done at {took:.0f} s, {len(crashes)} crashes, max RSS {rss} MiB"
+    print(line, file=sys.stderr)
 
 
 def main() -> None:
