@@ -40,6 +40,7 @@ _LAZY: dict[str, str] = {
     "JobTimeout": "gear.errors",
     "JobFailed": "gear.errors",
     "JobException": "gear.errors",
+    "client_context": "gear.client.tls",
 }
 
 if TYPE_CHECKING:
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
     from gear.client.job import Job
     from gear.client.servers import ServerAddress
     from gear.client.sync import BlockingJob, Client, Worker
+    from gear.client.tls import client_context
     from gear.client.worker import AsyncWorker
     from gear.client.worker_job import WorkerJob
     from gear.errors import (
@@ -97,4 +99,5 @@ __all__ = [
     "Worker",
     "WorkerJob",
     "__version__",
+    "client_context",
 ]

@@ -86,6 +86,18 @@ class BenchConfig:
     processes: int = 1
     #: pid of the server, to sample its CPU time per phase (0 = unknown)
     server_pid: int = 0
+    #: connect over TLS (implied by any tls_* path)
+    tls: bool = False
+    #: CA bundle of the server's certificate (default $GEARMAN_CA_CERTIFICATE)
+    tls_ca: str | None = None
+    #: client certificate and key (default $GEARMAN_CLIENT_PEM / _KEY)
+    tls_cert: str | None = None
+    tls_key: str | None = None
+
+    @property
+    def uses_tls(self) -> bool:
+        """Whether the connections are TLS."""
+        return bool(self.tls or self.tls_ca or self.tls_cert or self.tls_key)
 
     def validate(self) -> None:
         """Check every field.

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import resource
+import ssl
 import time
 from collections.abc import Callable
 from typing import Protocol, cast
@@ -32,6 +33,7 @@ from gear.bench.config import BenchConfig
 from gear.bench.results import COUNTERS, PartResult
 from gear.bench.stats import Phase, machine_cpu, pid_cpu, self_cpu
 from gear.bench.wire import Client, Tally, Worker
+from gear.client.tls import client_context
 from gear.errors import ConnectError
 from gear.protocol.constants import PacketType
 
@@ -93,6 +95,10 @@ class PartRun:
         self.workers: list[Worker] = []
         self.deadline = 0.0
         self.timed_out = False
+        #: the TLS context of every connection (built here: configs cross processes)
+        self.tls: ssl.SSLContext | None = None
+        if config.uses_tls:
+            self.tls = client_context(ca=config.tls_ca, cert=config.tls_cert, key=config.tls_key)
 
     async def run(self) -> PartResult:
         """Connect, run the phases, close; the partial figures on a timeout.
@@ -147,7 +153,13 @@ class PartRun:
         try:
             await asyncio.wait_for(
                 # the protocols have asyncio.Protocol's interface, not its class (see wire)
-                loop.create_connection(lambda: cast(asyncio.Protocol, conn), cfg.host, cfg.port),
+                loop.create_connection(
+                    lambda: cast(asyncio.Protocol, conn),
+                    cfg.host,
+                    cfg.port,
+                    ssl=self.tls,
+                    server_hostname=cfg.host if self.tls is not None else None,
+                ),
                 max(self.deadline - time.monotonic(), 0.001),
             )
         except (OSError, TimeoutError) as exc:

@@ -162,6 +162,8 @@ def format_header(config: BenchConfig, loop: str, target: str | None = None) -> 
         f"-d {config.duration:g}s",
         f"{_plural(config.processes, 'process', 'es')} ({loop})",
     ]
+    if config.uses_tls:
+        parts.append("TLS")
     return ", ".join(parts)
 
 

@@ -13,13 +13,16 @@ ends a command quietly with ``EXIT_STDOUT_CLOSED`` (see ``_stdout``).
 from __future__ import annotations
 
 import asyncio
+import functools
+import ssl
 from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import click
 
 from gear.cli._stdout import EXIT_STDOUT_CLOSED as EXIT_STDOUT_CLOSED
 from gear.client.servers import DEFAULT_PORT, ServerAddress, resolve_servers
+from gear.client.tls import TlsConfigError, client_context
 from gear.errors import (
     ConnectError,
     GearError,
@@ -134,3 +137,73 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run(coro)
     except GearError as exc:
         raise CommandError(str(exc), exit_code(exc)) from None
+
+
+def tls_options(func: F) -> F:
+    """Add ``--tls``, ``--tls-ca``, ``--tls-cert``, ``--tls-key``; pass ``tls=SSLContext|None``.
+
+    TLS is on with ``--tls`` or any ``--tls-*`` path.  Paths not given come
+    from libgearman's ``GEARMAN_CA_CERTIFICATE``, ``GEARMAN_CLIENT_PEM`` and
+    ``GEARMAN_CLIENT_KEY`` (as ``gearman -S``), see ``gear.client.tls``.
+    """
+
+    @functools.wraps(func)
+    def wrapper(
+        *args: Any,
+        tls: bool,
+        tls_ca: str | None,
+        tls_cert: str | None,
+        tls_key: str | None,
+        **kwargs: Any,
+    ) -> Any:
+        return func(*args, tls=tls_context(tls, tls_ca, tls_cert, tls_key), **kwargs)
+
+    return tls_path_options(cast(F, wrapper))
+
+
+def tls_path_options(func: F) -> F:
+    """The same four options, passed on as they are (``tls``, ``tls_ca``, ...).
+
+    For commands whose work runs in other processes (``gear bench``), which
+    build their SSLContext there from the paths.
+    """
+    options = [
+        click.option(
+            "--tls-key",
+            type=click.Path(dir_okay=False),
+            help="Private key of --tls-cert (default $GEARMAN_CLIENT_KEY).",
+        ),
+        click.option(
+            "--tls-cert",
+            type=click.Path(dir_okay=False),
+            help="Client certificate (PEM) for servers that ask for one "
+            "(default $GEARMAN_CLIENT_PEM).",
+        ),
+        click.option(
+            "--tls-ca",
+            type=click.Path(dir_okay=False),
+            help="CA bundle the server's certificate must chain to "
+            "(default $GEARMAN_CA_CERTIFICATE, else the system's).",
+        ),
+        click.option(
+            "--tls",
+            is_flag=True,
+            help="Connect over TLS (libgearman -S); implied by any --tls-* option.",
+        ),
+    ]
+    decorated: Any = func
+    for option in options:
+        decorated = option(decorated)
+    return cast(F, decorated)
+
+
+def tls_context(
+    enabled: bool, ca: str | None, cert: str | None, key: str | None
+) -> ssl.SSLContext | None:
+    """The client SSLContext the ``--tls*`` options ask for (None: plain TCP)."""
+    if not (enabled or ca or cert or key):
+        return None
+    try:
+        return client_context(ca=ca, cert=cert, key=key)
+    except TlsConfigError as exc:
+        raise click.UsageError(str(exc)) from None

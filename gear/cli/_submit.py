@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import ssl
 import sys
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -81,6 +82,8 @@ class SubmitConfig:
     window: int = 100
     #: progress bar instead of "N% complete" lines (default: stderr is a TTY)
     progress_bar: bool | None = None
+    #: TLS context of the connections (None: plain TCP)
+    tls: ssl.SSLContext | None = None
     stdin: BinaryIO = field(default_factory=lambda: sys.stdin.buffer)
     stdout: BinaryIO = field(default_factory=lambda: sys.stdout.buffer)
     stderr: BinaryIO = field(default_factory=lambda: sys.stderr.buffer)
@@ -373,7 +376,7 @@ async def run_submit(config: SubmitConfig) -> int:
     Raises:
         CommandError (via ``_common.run``): nothing else escapes.
     """
-    async with AsyncClient(config.servers, exceptions=True) as client:
+    async with AsyncClient(config.servers, exceptions=True, tls=config.tls) as client:
         submitter = _Submitter(config, client)
         with _signals_stop(submitter):
             code = await submitter.run()

@@ -31,6 +31,7 @@ import logging
 import os
 import shutil
 import signal
+import ssl
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -71,6 +72,8 @@ class WorkConfig:
     burst: bool = False
     #: SET_CLIENT_ID
     client_id: str | None = None
+    #: TLS context of the connections (None: plain TCP)
+    tls: ssl.SSLContext | None = None
     stdout: BinaryIO = field(default_factory=lambda: sys.stdout.buffer)
     stderr: BinaryIO = field(default_factory=lambda: sys.stderr.buffer)
 
@@ -237,7 +240,12 @@ async def run_work(config: WorkConfig) -> int:
     Raises:
         ServerUnavailable: no server could be reached at start.
     """
-    worker = AsyncWorker(config.servers, client_id=config.client_id, concurrency=config.concurrency)
+    worker = AsyncWorker(
+        config.servers,
+        client_id=config.client_id,
+        concurrency=config.concurrency,
+        tls=config.tls,
+    )
     closed: list[bool] = []
 
     def stdout_closed() -> None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import ssl
+
 import click
 
+from gear.cli._common import tls_options
 from gear.cli.repl.app import AdminOptions, run, split_servers
 from gear.client.admin import parse_address
 
@@ -29,6 +32,7 @@ from gear.client.admin import parse_address
     help="Seconds to wait for a connection or a reply.",
 )
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@tls_options
 def admin(
     servers: tuple[str, ...],
     as_json: bool,
@@ -36,6 +40,7 @@ def admin(
     yes: bool,
     timeout: float,
     command: tuple[str, ...],
+    tls: ssl.SSLContext | None,
 ) -> None:
     """Admin REPL, or run COMMAND once (e.g. `gear admin status`).
 
@@ -56,5 +61,6 @@ def admin(
         header=header,
         yes=yes,
         timeout=timeout,
+        tls=tls,
     )
     raise SystemExit(run(options))

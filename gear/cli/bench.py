@@ -26,6 +26,7 @@ from gear.bench import (
 from gear.bench.config import DEFAULT_HOST, DEFAULT_PORT, parse_address
 from gear.bench.report import format_header
 from gear.cli._common import ExitError as RunError
+from gear.cli._common import tls_path_options
 from gear.errors import ConnectError
 
 EXIT_FAILED = 1
@@ -153,6 +154,7 @@ def _loop_name() -> str:
 @click.option(
     "--json", "as_json", is_flag=True, help="One JSON object per scenario instead of a table."
 )
+@tls_path_options
 def bench(
     scenarios: tuple[str, ...], server: str | None, spawn: bool, as_json: bool, **options: Any
 ) -> None:
@@ -167,6 +169,8 @@ def bench(
     try:
         if spawn and server is not None:
             raise BenchConfigError("--spawn and --server exclude each other")
+        if spawn and (options["tls"] or options["tls_ca"] or options["tls_cert"]):
+            raise BenchConfigError("--tls needs --server (start the TLS server yourself)")
         host, port = parse_address(server or f"{DEFAULT_HOST}:{DEFAULT_PORT}")
         if options["function"] is None:
             del options["function"]

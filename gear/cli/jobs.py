@@ -10,6 +10,8 @@ click's ``UsageError`` (exit 2).
 
 from __future__ import annotations
 
+import ssl
+
 import click
 
 from gear.client import AsyncClient, JobInfo, Priority
@@ -23,6 +25,7 @@ from ._common import (
     run,
     server_options,
     servers_from,
+    tls_options,
 )
 from ._submit import SubmitConfig, run_submit
 from ._work import WorkConfig, find_command, run_work
@@ -75,6 +78,7 @@ from ._work import WorkConfig, find_command, run_work
     help="Most jobs in flight at once (output keeps input order).",
 )
 @server_options
+@tls_options
 def submit(
     args: tuple[str, ...],
     functions: tuple[str, ...],
@@ -93,6 +97,7 @@ def submit(
     window: int,
     servers: tuple[str, ...],
     port: int,
+    tls: ssl.SSLContext | None,
 ) -> None:
     """Submit jobs, like `gearman -f FUNCTION`; print their results.
 
@@ -123,6 +128,7 @@ def submit(
         timeout=timeout,
         verbose=verbose,
         window=window,
+        tls=tls,
     )
     raise SystemExit(run(run_submit(config)))
 
@@ -173,6 +179,7 @@ class _CommandAfterDashes(click.Command):
 @click.option("--burst", is_flag=True, help="Exit when no job is left.")
 @click.option("--client-id", metavar="ID", help="Name shown by the admin 'workers' command.")
 @server_options
+@tls_options
 @click.pass_context
 def work(
     ctx: click.Context,
@@ -187,6 +194,7 @@ def work(
     client_id: str | None,
     servers: tuple[str, ...],
     port: int,
+    tls: ssl.SSLContext | None,
 ) -> None:
     """Run a worker, like `gearman -w -f FUNCTION [-- COMMAND]`.
 
@@ -211,6 +219,7 @@ def work(
         timeout=timeout,
         burst=burst,
         client_id=client_id,
+        tls=tls,
     )
     raise SystemExit(run(run_work(config)))
 
@@ -219,7 +228,14 @@ def work(
 @click.argument("handle", required=False)
 @click.option("--unique", "-u", metavar="KEY", help="Ask by unique key (GET_STATUS_UNIQUE).")
 @server_options
-def status(handle: str | None, unique: str | None, servers: tuple[str, ...], port: int) -> None:
+@tls_options
+def status(
+    handle: str | None,
+    unique: str | None,
+    servers: tuple[str, ...],
+    port: int,
+    tls: ssl.SSLContext | None,
+) -> None:
     """Show a job's status by HANDLE or --unique KEY.
 
     Prints one line of key=value fields.  Exit status: 0 the job is known,
@@ -228,13 +244,18 @@ def status(handle: str | None, unique: str | None, servers: tuple[str, ...], por
     if (handle is None) == (unique is None):
         raise click.UsageError("give a HANDLE or --unique KEY (not both)")
     addresses = servers_from(servers, port)
-    info = run(_query(addresses, handle, unique))
+    info = run(_query(addresses, handle, unique, tls))
     click.echo(_format_info(info))
     raise SystemExit(EXIT_OK if info.known else EXIT_FAILED)
 
 
-async def _query(servers: list[ServerAddress], handle: str | None, unique: str | None) -> JobInfo:
-    async with AsyncClient(servers) as client:
+async def _query(
+    servers: list[ServerAddress],
+    handle: str | None,
+    unique: str | None,
+    tls: ssl.SSLContext | None,
+) -> JobInfo:
+    async with AsyncClient(servers, tls=tls) as client:
         if handle is not None:
             return await client.get_status(handle)
         assert unique is not None

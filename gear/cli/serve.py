@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from gear.server import ConfigError, ServerConfig, StaleBuildError, run
@@ -112,6 +114,96 @@ class Refused(click.ClickException):
     default=False,
     help="Refuse to start (exit 2) when a compiled module does not match its source.",
 )
+@click.option(
+    "--tls-cert",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Serve TLS on the whole port with this certificate chain (PEM); "
+    "as gearmand --ssl-certificate.",
+)
+@click.option(
+    "--tls-key",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Private key of --tls-cert (PEM), unless the key is in that file.",
+)
+@click.option(
+    "--tls-ca",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="CA bundle for client certificates: asked for (and matched by --acl cn/dn rules).",
+)
+@click.option(
+    "--tls-require-client-cert",
+    is_flag=True,
+    default=False,
+    help="Refuse TLS clients without a certificate signed by --tls-ca.",
+)
+@click.option(
+    "--tls-handshake-timeout",
+    type=float,
+    default=10.0,
+    show_default=True,
+    help="Seconds a TLS handshake may take before the connection is dropped.",
+)
+@click.option(
+    "--acl",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Access rules (TOML): who may register, submit, and run mutating admin "
+    "commands; reloaded on SIGHUP. Without it, mutating admin commands are "
+    "accepted from loopback only.",
+)
+@click.option(
+    "--max-connections",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Most connections open at once (0 = no limit); more are closed at once.",
+)
+@click.option(
+    "--max-queue",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Default queue limit of every function (0 = none); admin 'maxqueue' overrides "
+    "it per function. Submits past it get ERROR QUEUE_ERROR.",
+)
+@click.option(
+    "--output-high-water",
+    type=int,
+    default=1024 * 1024,
+    show_default=True,
+    help="Unwritten replies (bytes) above which a peer's requests stop being read.",
+)
+@click.option(
+    "--output-hard-limit",
+    type=int,
+    default=256 * 1024 * 1024,
+    show_default=True,
+    help="Unwritten replies (bytes) above which a peer is dropped (and logged).",
+)
+@click.option(
+    "--keepalive-idle",
+    type=int,
+    default=60,
+    show_default=True,
+    help="TCP keepalive: idle seconds before the first probe (0 = keepalive off).",
+)
+@click.option(
+    "--keepalive-interval",
+    type=int,
+    default=10,
+    show_default=True,
+    help="TCP keepalive: seconds between probes.",
+)
+@click.option(
+    "--keepalive-count",
+    type=int,
+    default=6,
+    show_default=True,
+    help="TCP keepalive: unanswered probes before a vanished peer is dropped.",
+)
 def serve(
     listen: tuple[str, ...],
     port: int,
@@ -127,6 +219,7 @@ def serve(
     store: str,
     can_do_timeout_unit: str,
     require_fresh_build: bool,
+    **hardening: Any,  # the --tls-*, --acl, --max-*, --output-*, --keepalive-* options
 ) -> None:
     """Run a Gearman job server (drop-in for gearmand)."""
     config = ServerConfig(
@@ -144,6 +237,7 @@ def serve(
         store=store,
         can_do_timeout_unit=can_do_timeout_unit,
         require_fresh_build=require_fresh_build,
+        **hardening,
     )
     try:
         config.validate()

@@ -11,11 +11,13 @@ answered.
 from __future__ import annotations
 
 import asyncio
+import ssl
 import sys
 from dataclasses import dataclass
 
 import click
 
+from gear.cli._common import tls_options
 from gear.client.servers import ServerAddress, resolve_servers
 from gear.tui.plain import render
 from gear.tui.source import AdminClientSource
@@ -37,14 +39,20 @@ class TopConfig:
     timeout: float = 5.0
     #: print one plain snapshot instead of the dashboard
     once: bool = False
+    #: TLS context of the admin connections (None: plain TCP)
+    tls: ssl.SSLContext | None = None
 
 
 def run_top(config: TopConfig) -> int:
     """Run the dashboard, or print one snapshot; the exit code."""
     if config.once:
-        return asyncio.run(_print_once(AdminClientSource(config.servers, timeout=config.timeout)))
+        return asyncio.run(
+            _print_once(AdminClientSource(config.servers, timeout=config.timeout, tls=config.tls))
+        )
     # a refresh shows slow servers' last readings after one interval
-    source = AdminClientSource(config.servers, timeout=config.timeout, wait=config.interval)
+    source = AdminClientSource(
+        config.servers, timeout=config.timeout, wait=config.interval, tls=config.tls
+    )
     from gear.tui.app import GearDashboard
 
     GearDashboard(source, interval=config.interval).run()
@@ -93,7 +101,14 @@ async def _print_once(source: AdminClientSource) -> int:
     help="Print one plain-text snapshot of the function table and exit "
     "(the default when stdout is not a terminal).",
 )
-def top(servers: tuple[str, ...], interval: float, timeout: float, once: bool) -> None:
+@tls_options
+def top(
+    servers: tuple[str, ...],
+    interval: float,
+    timeout: float,
+    once: bool,
+    tls: ssl.SSLContext | None,
+) -> None:
     """Live dashboard of servers, functions, queued jobs and workers."""
     try:
         addresses = resolve_servers(list(servers) or None)
@@ -104,5 +119,6 @@ def top(servers: tuple[str, ...], interval: float, timeout: float, once: bool) -
         interval=interval,
         timeout=timeout,
         once=once or not sys.stdout.isatty(),
+        tls=tls,
     )
     sys.exit(run_top(config))

@@ -6,8 +6,9 @@ sends (``data_to_send``); ``receive_data`` decodes replies and routes each:
 
 * WORK_* packets go to every flow that announced that handle (two submits
   with the same unique share one handle on a connection);
-* NOOP, and ERROR JOB_NOT_FOUND (the server's answer to a late WORK_* from
-  a worker), go to ``on_unsolicited``;
+* NOOP, ERROR JOB_NOT_FOUND (the server's answer to a late WORK_* from
+  a worker) and ERROR PERMISSION_DENIED "may not register F" (gear's answer
+  to a CAN_DO its ACL refuses) go to ``on_unsolicited``;
 * everything else is the direct reply to the oldest flow waiting for one —
   a Gearman server answers requests on a connection in order.
 
@@ -31,6 +32,14 @@ from ._flows import RECEIVE, WORK_TYPES, Flow
 from .events import JobCreated
 
 P = PacketType
+
+
+def _answers_no_request(error: Packet) -> bool:
+    """ERRORs that answer no request: a late WORK_* packet's, a refused CAN_DO's."""
+    code, text = error.args[0], error.args[1] if len(error.args) > 1 else b""
+    return code == b"JOB_NOT_FOUND" or (
+        code == b"PERMISSION_DENIED" and text.startswith(b"may not register ")
+    )
 
 
 class FlowSink(Protocol):
@@ -127,7 +136,7 @@ class FlowConnection:
         if ptype in WORK_TYPES:
             for active in list(self._by_handle.get(packet.args[0], ())):
                 self._advance(active, packet)
-        elif ptype == P.NOOP or (ptype == P.ERROR and packet.args[0] == b"JOB_NOT_FOUND"):
+        elif ptype == P.NOOP or (ptype == P.ERROR and _answers_no_request(packet)):
             if self.on_unsolicited is not None:
                 self.on_unsolicited(packet)
         elif self._waiting:

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import ssl
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -26,6 +27,7 @@ from gear.protocol.packets import Packet
 from ._connection import FlowConnection
 from ._flows import Flow
 from .servers import ServerAddress
+from .tls import describe_error
 
 log = logging.getLogger("gear.client")
 T = TypeVar("T")
@@ -36,6 +38,8 @@ def map_exceptions(address: ServerAddress, doing: str) -> Iterator[None]:
     """Turn socket errors and timeouts into ``ConnectError``."""
     try:
         yield
+    except ssl.SSLError as exc:
+        raise ConnectError(f"{doing} {address}: {describe_error(exc)}") from exc
     except TimeoutError as exc:
         raise ConnectError(f"{doing} {address}: timed out") from exc
     except OSError as exc:
@@ -129,15 +133,23 @@ class Transport:
         timeout: float | None = 5.0,
         on_unsolicited: Callable[[Packet], None] | None = None,
         on_closed: Callable[[Transport, ConnectError], None] | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> Transport:
-        """Connect to ``address`` and start reading.
+        """Connect to ``address`` (over TLS with a ``tls`` context) and start reading.
 
         Raises:
-            ConnectError: the server cannot be reached within ``timeout``.
+            ConnectError: the server cannot be reached within ``timeout``, or
+                the TLS handshake failed.
         """
         with map_exceptions(address, "cannot connect to"):
             reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(address.host, address.port), timeout
+                asyncio.open_connection(
+                    address.host,
+                    address.port,
+                    ssl=tls,
+                    server_hostname=address.host if tls is not None else None,
+                ),
+                timeout,
             )
         conn = FlowConnection(on_unsolicited=on_unsolicited)
         transport = cls(address, reader, writer, conn, on_closed)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import ssl
 import time
 from typing import TypeVar
 
@@ -55,6 +56,8 @@ from gear.protocol.admin_replies import (
     WorkerInfo,
     parse_reply,
 )
+
+from .tls import describe_error
 
 __all__ = [
     "DEFAULT_PORT",
@@ -148,10 +151,19 @@ class AsyncAdminClient:
     ``ERR``, and ``RemoteProtocolError`` when the reply has the wrong shape.
     """
 
-    def __init__(self, host: str = "localhost", port: int = DEFAULT_PORT, *, timeout: float = 5.0):
+    def __init__(
+        self,
+        host: str = "localhost",
+        port: int = DEFAULT_PORT,
+        *,
+        timeout: float = 5.0,
+        tls: ssl.SSLContext | None = None,
+    ):
         self.host = host
         self.port = port
         self.timeout = timeout
+        #: the TLS context (None: plain TCP)
+        self.tls = tls
         #: seconds the last reply took to arrive, None before the first
         self.latency: float | None = None
         #: the server's ``version`` reply, once ``detect()`` ran
@@ -161,10 +173,12 @@ class AsyncAdminClient:
         self._lock = asyncio.Lock()
 
     @classmethod
-    def from_address(cls, address: str, *, timeout: float = 5.0) -> AsyncAdminClient:
+    def from_address(
+        cls, address: str, *, timeout: float = 5.0, tls: ssl.SSLContext | None = None
+    ) -> AsyncAdminClient:
         """A client for ``host[:port]``."""
         host, port = parse_address(address)
-        return cls(host, port, timeout=timeout)
+        return cls(host, port, timeout=timeout, tls=tls)
 
     @property
     def address(self) -> str:
@@ -218,8 +232,17 @@ class AsyncAdminClient:
             return
         try:
             self._reader, self._writer = await asyncio.wait_for(
-                asyncio.open_connection(self.host, self.port, limit=_LINE_LIMIT), self.timeout
+                asyncio.open_connection(
+                    self.host,
+                    self.port,
+                    limit=_LINE_LIMIT,
+                    ssl=self.tls,
+                    server_hostname=self.host if self.tls is not None else None,
+                ),
+                self.timeout,
             )
+        except ssl.SSLError as exc:
+            raise ConnectError(f"{self.address}: {describe_error(exc)}") from None
         except TimeoutError:
             raise ConnectError(f"{self.address}: connect timed out") from None
         except OSError as exc:
@@ -428,9 +451,16 @@ class AdminClient(Blocking):
     loop; use it from plain (non-async) code only.  ``with`` connects first.
     """
 
-    def __init__(self, host: str = "localhost", port: int = DEFAULT_PORT, *, timeout: float = 5.0):
+    def __init__(
+        self,
+        host: str = "localhost",
+        port: int = DEFAULT_PORT,
+        *,
+        timeout: float = 5.0,
+        tls: ssl.SSLContext | None = None,
+    ):
         super().__init__()
-        self._client = AsyncAdminClient(host, port, timeout=timeout)
+        self._client = AsyncAdminClient(host, port, timeout=timeout, tls=tls)
 
     @classmethod
     def from_address(cls, address: str, *, timeout: float = 5.0) -> AdminClient:

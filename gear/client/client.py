@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import ssl
 import time
 import uuid
 import zlib
@@ -94,6 +95,7 @@ class AsyncClient:
         failover: re-submit a foreground job elsewhere when its server is lost.
         backoff_max: longest wait, in seconds, before a failed server is
             preferred again.
+        tls: connect over TLS with this context (``gear.client.tls.client_context``).
 
     Raises:
         ValueError: a server spec cannot be parsed.
@@ -108,7 +110,10 @@ class AsyncClient:
         connect_timeout: float = 5.0,
         failover: bool = True,
         backoff_max: float = 5.0,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
+        #: the TLS context of every connection (None: plain TCP)
+        self.tls = tls
         #: the servers, in the order given
         self.servers = resolve_servers(servers)
         #: whether WORK_EXCEPTION is asked for
@@ -358,7 +363,10 @@ class AsyncClient:
                 raise ConnectError("client is closed")
             try:
                 transport = await Transport.open(
-                    slot.address, timeout=self.connect_timeout, on_closed=self._on_closed
+                    slot.address,
+                    timeout=self.connect_timeout,
+                    on_closed=self._on_closed,
+                    tls=self.tls,
                 )
             except ConnectError:
                 slot.backoff.failed(asyncio.get_running_loop().time())

@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import ssl
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeAlias
@@ -76,6 +77,7 @@ class AsyncWorker:
         concurrency: jobs run at once, over all servers.
         connect_timeout: seconds to wait for a TCP connection.
         backoff_max: longest wait, in seconds, between reconnect attempts.
+        tls: connect over TLS with this context (``gear.client.tls.client_context``).
 
     Raises:
         ValueError: a server spec cannot be parsed, or concurrency < 1.
@@ -89,11 +91,14 @@ class AsyncWorker:
         concurrency: int = 1,
         connect_timeout: float = 5.0,
         backoff_max: float = 5.0,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         #: the servers, in the order given
         self.servers = resolve_servers(servers)
+        #: the TLS context of every connection (None: plain TCP)
+        self.tls = tls
         #: sent as SET_CLIENT_ID
         self.client_id = client_id
         #: jobs run at once
@@ -226,6 +231,9 @@ class AsyncWorker:
         def unsolicited(packet: Packet) -> None:
             if packet.type == P.NOOP:
                 slot.wake.set()
+            elif packet.args[:1] == (b"PERMISSION_DENIED",):
+                reason = b" ".join(packet.args).decode("utf-8", "replace")
+                log.warning("%s refused: %s", slot.address, reason)
             else:
                 log.debug("%s: %s %r", slot.address, packet.name, packet.args)
 
@@ -234,6 +242,7 @@ class AsyncWorker:
             timeout=self.connect_timeout,
             on_unsolicited=unsolicited,
             on_closed=closed,
+            tls=self.tls,
         )
         if self.client_id:
             transport.send(Packet.build(P.SET_CLIENT_ID, self.client_id))

@@ -286,6 +286,8 @@ class ErrorCode:
     UNKNOWN_OPTION: Final = "UNKNOWN_OPTION"
     ARGUMENT_TOO_LARGE: Final = "ARGUMENT_TOO_LARGE"
     INVALID_ARGUMENT: Final = "INVALID_ARGUMENT"
+    #: gear: the ACL (or the loopback-only admin default) refuses the request
+    PERMISSION_DENIED: Final = "PERMISSION_DENIED"
 
 
 #: protocol limits (C gearmand / libgearman)

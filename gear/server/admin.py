@@ -84,6 +84,10 @@ class AdminCommands:
         handler = self._simple.get(words[0].lower())
         if handler is None:
             return _unknown(words[0])
+        grants = s.grants
+        if grants is not None and not grants.may_admin(words[0]):
+            word = words[0].decode("utf-8", "replace")
+            return fmt.err("PERMISSION_DENIED", f"{word} is not allowed from this peer")
         return handler(s, words)
 
     # ------------------------------------------------- C gearmand 1.1.20 --

@@ -134,7 +134,7 @@ class Broker:
         self.outbox = Outbox()
         #: sessions with output waiting; the I/O shell drains it
         self.dirty = self.outbox.dirty
-        self.table = JobTable(config.handle_prefix, config.first_handle_id)
+        self.table = JobTable(config.handle_prefix, config.first_handle_id, config.max_queue)
         self.dispatch = Dispatch(self.outbox, config.worker_wakeup)
         self.life = Lifecycle(
             config, clock, self.table, self.dispatch, self.store, self.stats, self.sessions
@@ -266,6 +266,10 @@ class Broker:
     # -------------------------------------------------------------- submit --
     def _submit(self, s: Session, packet: Frame) -> None:
         ptype, args = packet
+        grants = s.grants
+        if grants is not None and not grants.may_submit(args[0]):
+            self.outbox.error(s, ErrorCode.PERMISSION_DENIED, "Permission denied by ACL")
+            return
         kind = _PLAIN_SUBMITS.get(ptype)
         if kind is not None:
             self.submit(s, args[0], args[1], args[2], kind[0], kind[1])
@@ -372,6 +376,11 @@ class Broker:
         name = packet[1][0]
         if not name or len(name) > MAX_FUNCTION:
             self.outbox.error(s, ErrorCode.INVALID_ARGUMENT, "Function name is empty or too large")
+            return
+        grants = s.grants
+        if grants is not None and not grants.may_register(name):
+            # CAN_DO has no reply: the text tells clients this answers no request
+            self.outbox.send(s, response(PT.ERROR, b"PERMISSION_DENIED", b"may not register " + name))
             return
         timeout = 0.0
         if packet[0] == PT.CAN_DO_TIMEOUT:

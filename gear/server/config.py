@@ -58,6 +58,32 @@ class ServerConfig:
     can_do_timeout_unit: str = "auto"
     #: refuse to start when a compiled module does not match its source (gear.build)
     require_fresh_build: bool = False
+    #: TLS on the whole port: the server's certificate chain (PEM); None = plain TCP
+    tls_cert: str | None = None
+    #: its private key (PEM); None when it is in ``tls_cert``
+    tls_key: str | None = None
+    #: CA bundle that client certificates are checked against (and asked for)
+    tls_ca: str | None = None
+    #: refuse TLS clients without a certificate signed by ``tls_ca``
+    tls_require_client_cert: bool = False
+    #: seconds a TLS handshake may take before the connection is dropped
+    tls_handshake_timeout: float = 10.0
+    #: ACL file (TOML, see gear.server.acl); None = mutating admin from loopback only
+    acl: str | None = None
+    #: most connections open at once (0 = no limit)
+    max_connections: int = 0
+    #: default queue limit of every function (0 = none; admin ``maxqueue`` overrides)
+    max_queue: int = 0
+    #: unwritten replies (bytes) above which a peer's requests stop being read
+    output_high_water: int = 1024 * 1024
+    #: unwritten replies (bytes) above which a peer is dropped
+    output_hard_limit: int = 256 * 1024 * 1024
+    #: TCP keepalive: idle seconds before the first probe (0 = keepalive off)
+    keepalive_idle: int = 60
+    #: seconds between probes
+    keepalive_interval: int = 10
+    #: unanswered probes before the connection is dropped
+    keepalive_count: int = 6
 
     def validate(self) -> None:
         """Raise ConfigError for the first setting that cannot be used."""
@@ -79,8 +105,29 @@ class ServerConfig:
             create_store(self.store)
         except StoreURLError as exc:
             raise ConfigError(str(exc)) from None
+        self._validate_hardening()
         prefix = self.job_handle_prefix
         if prefix is not None and (
             not prefix or len(prefix) > 40 or any(c in prefix for c in "\0 \t\n")
         ):
             raise ConfigError("--job-handle-prefix must be 1-40 characters with no spaces")
+
+    def _validate_hardening(self) -> None:
+        """The TLS, access and limit settings (gear.server.tls / acl / limits)."""
+        if (self.tls_key or self.tls_ca or self.tls_require_client_cert) and not self.tls_cert:
+            raise ConfigError("--tls-key, --tls-ca and --tls-require-client-cert need --tls-cert")
+        if self.tls_require_client_cert and not self.tls_ca:
+            raise ConfigError("--tls-require-client-cert needs --tls-ca (the clients' CA)")
+        if self.tls_handshake_timeout <= 0:
+            raise ConfigError("--tls-handshake-timeout must be positive")
+        for name in ("max_connections", "max_queue", "keepalive_idle"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"--{name.replace('_', '-')} takes 0 (none) or more")
+        if self.keepalive_interval < 1 or self.keepalive_count < 1:
+            raise ConfigError("--keepalive-interval and --keepalive-count must be at least 1")
+        if self.output_high_water < 1024:
+            raise ConfigError("--output-high-water must be at least 1024 bytes")
+        if self.output_hard_limit < max(self.output_high_water, self.max_packet_size):
+            raise ConfigError(
+                "--output-hard-limit must be at least --output-high-water and --max-packet-size"
+            )

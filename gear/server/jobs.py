@@ -28,13 +28,15 @@ _SWEEP_AFTER: Final = 32
 class JobTable:
     """Every function and live job, and the queues of runnable jobs."""
 
-    def __init__(self, handle_prefix: bytes, first_handle_id: int) -> None:
+    def __init__(self, handle_prefix: bytes, first_handle_id: int, max_queue: int = 0) -> None:
         #: functions by name, in the order they were first seen
         self.functions: dict[bytes, Function] = {}
         #: every live job by handle
         self.jobs: dict[bytes, Job] = {}
         #: queue limits by function name, kept for functions not yet created
         self.max_queue: dict[bytes, tuple[int, int, int]] = {}
+        #: the limit of a function no admin ``maxqueue`` set (``--max-queue``; 0 = none)
+        self.default_max_queue = max_queue
         #: handles are ``<handle_prefix><n>``
         self.handle_prefix = handle_prefix
         #: the number in the last handle made
@@ -47,14 +49,15 @@ class JobTable:
         if f is not None:
             return f
         f = Function(name)
-        f.max_queue = self.max_queue.get(name, (0, 0, 0))
+        default = self.default_max_queue
+        f.max_queue = self.max_queue.get(name, (default, default, default))
         self.functions[name] = f
         return f
 
     def set_max_queue(self, name: bytes, limits: tuple[int, int, int]) -> None:
         """Limit a function's queue, whether or not it exists yet."""
-        if any(limits):
-            self.max_queue[name] = limits
+        if any(limits) or self.default_max_queue:
+            self.max_queue[name] = limits  # zeros override a --max-queue default
         else:
             self.max_queue.pop(name, None)
         f = self.functions.get(name)

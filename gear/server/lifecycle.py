@@ -46,6 +46,8 @@ class BrokerConfig:
     first_handle_id: int = 0
     #: unit of CAN_DO_TIMEOUT values: ``ms``, ``s`` or ``auto`` (see ``can_do_timeout``)
     timeout_unit: str = "auto"
+    #: queue limit of a function no admin ``maxqueue`` set (0 = none)
+    max_queue: int = 0
 
 
 class Lifecycle:

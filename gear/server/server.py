@@ -31,12 +31,15 @@ from gear.errors import RemoteProtocolError
 from gear.protocol.constants import PacketType
 from gear.protocol.framing import AdminLine, Decoder, EchoReplies
 from gear.protocol.packets import Frame, response
+from gear.server import limits
+from gear.server.acl import Access, AclError, Identity
 from gear.server.admin import AdminCommands, ServerInfo
 from gear.server.broker import Broker, BrokerConfig
-from gear.server.config import ServerConfig, StaleBuildError
+from gear.server.config import ConfigError, ServerConfig, StaleBuildError
 from gear.server.memory import MemoryReleaser
 from gear.server.state import Session
 from gear.server.stores import create_store
+from gear.server.tls import TlsAcceptor, peer_subject, server_context
 
 log = logging.getLogger("gear.server")
 
@@ -86,16 +89,21 @@ class GearProtocol:
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
+        server = self.server
+        config = server.config
         sock = transport.get_extra_info("socket")
         fd = sock.fileno() if sock is not None else -1
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        limits.tune_socket(
+            sock, config.keepalive_idle, config.keepalive_interval, config.keepalive_count
+        )
+        transport.set_write_buffer_limits(high=config.output_high_water)  # type: ignore[attr-defined]
         peer = transport.get_extra_info("peername")
         host = peer[0] if isinstance(peer, tuple) else str(peer or "-")
-        self.session = self.broker.connect(host, fd)
-        self.session.io = transport
-        self.server.connections.add(self)
+        self.session = session = self.broker.connect(host, fd)
+        session.io = transport
+        cn, dn = peer_subject(transport) if server.tls is not None else ("", "")
+        session.grants = server.access.grants_for(Identity(host, cn, dn))
+        server.connections.add(self)
 
     def data_received(self, data: bytes) -> None:
         session = self.session
@@ -147,15 +155,20 @@ class GearProtocol:
 
     def pause_writing(self) -> None:
         """The peer reads slower than we write: stop reading its requests."""
+        self.server.paused.add(self)
         if self.transport is not None:
             self.transport.pause_reading()
 
     def resume_writing(self) -> None:
+        self.server.paused.discard(self)
         if self.transport is not None and not self.transport.is_closing():
             self.transport.resume_reading()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if exc is not None and self.session is not None:
+            log.info("connection from %s lost: %s", self.session.peer, exc)
         self.server.connections.discard(self)
+        self.server.paused.discard(self)
         if self.session is not None:
             self.session.io = None
             self.broker.disconnect(self.session)
@@ -191,6 +204,7 @@ class Server:
                 exceptions=config.exceptions,
                 first_handle_id=first_handle_id(),
                 timeout_unit=config.can_do_timeout_unit,
+                max_queue=config.max_queue,
             ),
             clock,
             create_store(config.store),
@@ -204,6 +218,15 @@ class Server:
         )
         self.admin = AdminCommands(self.broker, self.info)
         self.connections: set[GearProtocol] = set()
+        #: connections whose peer stopped reading (see gear.server.limits)
+        self.paused: set[GearProtocol] = set()
+        self.guard = limits.ConnectionGuard(config.max_connections)
+        #: the access rules in force (gear.server.acl); SIGHUP reloads them
+        self.tls = server_context(config)
+        try:
+            self.access = Access(config.acl)
+        except AclError as exc:
+            raise ConfigError(str(exc)) from None
         #: the bound port (known after ``start``)
         self.port = 0
         #: the bound (host, port) pairs
@@ -250,7 +273,33 @@ class Server:
         self.started.set()
 
     def _new_connection(self) -> asyncio.Protocol:
-        return cast(asyncio.Protocol, GearProtocol(self))  # the interface, not the class
+        # the interface, not the class: cast
+        guard = self.guard
+        if guard.limit and guard.full(len(self.connections)):
+            return cast(asyncio.Protocol, limits.Refuser(guard))
+        if self.tls is None:
+            return cast(asyncio.Protocol, GearProtocol(self))
+        guard.handshaking += 1
+        acceptor = TlsAcceptor(
+            GearProtocol(self), self.tls, self.config.tls_handshake_timeout, self._handshake_done
+        )
+        return cast(asyncio.Protocol, acceptor)
+
+    def _handshake_done(self, acceptor: TlsAcceptor) -> None:
+        self.guard.handshaking -= 1
+
+    def on_sighup(self) -> None:
+        """SIGHUP: re-read what can change without a restart (the ACL file).
+
+        Live connections get the new rules at once; a file that does not
+        load leaves the old ones in force.
+        """
+        if not self.access.reload():
+            return
+        for session in self.broker.sessions.values():
+            grants = session.grants
+            if grants is not None:
+                session.grants = self.access.grants_for(grants.who)
 
     async def serve_forever(self) -> None:
         """Serve until ``request_shutdown`` (or a signal) ends it."""
@@ -321,6 +370,8 @@ class Server:
                         transport.close()
                 out.clear()
             dirty.clear()
+        if self.paused:
+            limits.drop_overflowing(self.paused, self.config.output_hard_limit)
         if broker.has_timers:
             deadline = broker.next_deadline()
             if deadline is not None and deadline != self._timer_at:
@@ -347,6 +398,7 @@ def _install_signals(server: Server) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, server.request_shutdown, False)
     loop.add_signal_handler(signal.SIGUSR1, server.request_shutdown, True)
+    loop.add_signal_handler(signal.SIGHUP, server.on_sighup)
 
 
 def _configure_logging(config: ServerConfig) -> None:
@@ -386,6 +438,8 @@ def _announce(server: Server) -> None:
     log.info(
         "started (%s), handles %s", build.describe(), server.broker.config.handle_prefix.decode()
     )
+    tls = "TLS" if server.tls is not None else "plain TCP (no --tls-cert)"
+    log.warning("%s; %s", tls, server.access.describe())
 
 
 def _tune_gc() -> None:

@@ -167,6 +167,7 @@ class Session:
         "exceptions",
         "fd",
         "funcs",
+        "grants",
         "id",
         "io",
         "out",
@@ -222,3 +223,5 @@ class Session:
         self.exceptions = False
         #: ALL_YOURS was sent
         self.all_yours = False
+        #: what the peer may do (``gear.server.acl.Grants``); None = anything
+        self.grants: Any = None

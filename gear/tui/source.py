@@ -15,6 +15,7 @@ idea: the UI is written against the interface, not the network).
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import replace
@@ -77,6 +78,7 @@ class AdminClientSource:
         *,
         timeout: float = 5.0,
         wait: float | None = None,
+        tls: ssl.SSLContext | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
     ) -> None:
@@ -84,7 +86,7 @@ class AdminClientSource:
         if not addresses:
             raise ValueError("no server to watch")
         self.pollers = [
-            ServerPoller(AsyncAdminClient(a.host, a.port, timeout=timeout), clock)
+            ServerPoller(AsyncAdminClient(a.host, a.port, timeout=timeout, tls=tls), clock)
             for a in addresses
         ]
         self.wait = wait
@@ -198,7 +200,9 @@ class AdminClientSource:
                 continue
             polled = poller.client
             try:
-                async with AsyncAdminClient(polled.host, polled.port, timeout=polled.timeout) as a:
+                async with AsyncAdminClient(
+                    polled.host, polled.port, timeout=polled.timeout, tls=polled.tls
+                ) as a:
                     await call(a)
             except GearError as exc:
                 results.append(ActionResult(poller.address, False, str(exc)))

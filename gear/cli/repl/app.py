@@ -10,6 +10,7 @@ then, so scripts never load prompt_toolkit).
 from __future__ import annotations
 
 import asyncio
+import ssl
 import sys
 from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass, field
@@ -40,6 +41,8 @@ class AdminOptions:
     yes: bool = False
     #: seconds to wait for a connection or a reply
     timeout: float = 5.0
+    #: TLS context of the admin connections (None: plain TCP)
+    tls: ssl.SSLContext | None = None
 
 
 def split_servers(values: Iterable[str]) -> list[str]:
@@ -56,7 +59,7 @@ def run(
 ) -> int:
     """Run ``gear admin``; the exit status (see docs/admin.md)."""
     stdin = stdin or sys.stdin
-    group = ServerGroup(options.servers, timeout=options.timeout)
+    group = ServerGroup(options.servers, timeout=options.timeout, tls=options.tls)
     lines: list[str] | Iterable[str] | None = None
     if options.command:
         lines = [options.command]

@@ -17,6 +17,7 @@ that are gone are not offered.  No printing happens here.
 from __future__ import annotations
 
 import asyncio
+import ssl
 from dataclasses import dataclass, field
 
 from gear.cli.repl.commands import Arg, Command, LiveNames, parse
@@ -84,9 +85,12 @@ class Outcome:
 class ServerGroup:
     """The servers a session talks to, and which of them are in focus."""
 
-    def __init__(self, addresses: list[str], *, timeout: float = 5.0) -> None:
+    def __init__(
+        self, addresses: list[str], *, timeout: float = 5.0, tls: ssl.SSLContext | None = None
+    ) -> None:
         self.servers = [
-            ServerState(AsyncAdminClient.from_address(a, timeout=timeout)) for a in addresses
+            ServerState(AsyncAdminClient.from_address(a, timeout=timeout, tls=tls))
+            for a in addresses
         ]
         #: name of the focused server; None = all
         self.focus: str | None = None
