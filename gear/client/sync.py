@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import ssl
 from collections.abc import Callable, Coroutine, Iterable, Iterator
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
@@ -99,6 +100,7 @@ class Client(Blocking):
         connect_timeout: float = 5.0,
         failover: bool = True,
         backoff_max: float = 5.0,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         super().__init__()
         #: the asyncio client doing the work
@@ -109,6 +111,7 @@ class Client(Blocking):
             connect_timeout=connect_timeout,
             failover=failover,
             backoff_max=backoff_max,
+            tls=tls,
         )
 
     @property
@@ -148,6 +151,7 @@ class Worker:
         concurrency: int = 1,
         connect_timeout: float = 5.0,
         backoff_max: float = 5.0,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         #: the asyncio worker doing the work
         self.async_worker = AsyncWorker(
@@ -156,6 +160,7 @@ class Worker:
             concurrency=concurrency,
             connect_timeout=connect_timeout,
             backoff_max=backoff_max,
+            tls=tls,
         )
         self._loop: asyncio.AbstractEventLoop | None = None
 

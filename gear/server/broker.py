@@ -380,7 +380,8 @@ class Broker:
         grants = s.grants
         if grants is not None and not grants.may_register(name):
             # CAN_DO has no reply: the text tells clients this answers no request
-            self.outbox.send(s, response(PT.ERROR, b"PERMISSION_DENIED", b"may not register " + name))
+            refused = response(PT.ERROR, b"PERMISSION_DENIED", b"may not register " + name)
+            self.outbox.send(s, refused)
             return
         timeout = 0.0
         if packet[0] == PT.CAN_DO_TIMEOUT:
