@@ -189,6 +189,7 @@ class Broker(BrokerCore):
         if key:
             existing = f.uniques.get(key)
             if existing is not None:
+                f.tallies[priority].coalesced += 1
                 self._coalesce(s, existing, background)
                 return existing
         limit = f.max_queue[priority]
@@ -207,6 +208,7 @@ class Broker(BrokerCore):
             s.waiting[handle] = job
         self.stats.jobs_submitted += 1
         f.submitted += 1
+        f.tallies[priority].submitted += 1
         if reducer:
             job.reducer = reducer
         if when:
@@ -334,6 +336,8 @@ class Broker(BrokerCore):
         job.attempts += 1
         now = self.clock()
         job.started = now
+        if job.attempts == 1:
+            f.queue_wait.observe(now - (job.when if job.when > job.created else job.created))
         s.state_since = now
         f.running += 1
         s.running[handle] = job
@@ -388,17 +392,24 @@ class Broker(BrokerCore):
         if job is None:
             self._unknown_job(s, ptype, args[0])
             return
-        job.function.running -= 1
+        f = job.function
+        f.running -= 1
         job.worker = None
         job.timer_seq += 1
-        s.state_since = self.clock()
+        now = self.clock()
+        s.state_since = now
+        f.run_time.observe(now - job.started)
         stats = self.stats
+        tally = f.tallies[job.priority]
         if ptype == PT.WORK_COMPLETE:
             stats.jobs_completed += 1
+            tally.completed += 1
         elif ptype == PT.WORK_FAIL:
             stats.jobs_failed += 1
+            tally.failed += 1
         else:
             stats.jobs_exceptions += 1
+            tally.exceptions += 1
         if ptype == PT.WORK_EXCEPTION:
             # some workers (Perl's, older libgearman) follow it with WORK_FAIL
             self._abandon(s, job.handle)

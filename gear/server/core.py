@@ -121,6 +121,8 @@ class BrokerCore:
         #: queue limits by function name, kept for functions not yet created
         self.max_queue: dict[bytes, tuple[int, int, int]] = {}
         self.stats = Stats(clock())
+        #: NOOPs sent to sleeping workers (a native int: no allocation per wake-up)
+        self.wakeups_sent = 0
         self._timers: list[tuple[float, int, int, Job, int]] = []
         self._timer_seq = 0
         self._next_id = config.first_handle_id
@@ -219,6 +221,7 @@ class BrokerCore:
         if limit >= 0 and record.attempts >= max(limit, 1):
             # it died with its worker as often as allowed before the restart
             self.stats.jobs_failed += 1
+            f.tallies[job.priority].failed += 1
             self.store.remove(job)
             return job
         self.jobs[job.handle] = job
@@ -343,6 +346,7 @@ class BrokerCore:
         w.woken_tick = self._wake_tick
         for f in w.funcs:
             f.promised += 1
+        self.wakeups_sent += 1
         self.send(w, _NOOP)
 
     def _release(self, w: Session, rewake: bool) -> None:
@@ -398,6 +402,7 @@ class BrokerCore:
         limit = self.config.job_retries
         if limit >= 0 and job.attempts >= max(limit, 1):
             self.stats.jobs_failed += 1
+            f.tallies[job.priority].failed += 1
             self._end(job, response(PT.WORK_FAIL, job.handle), None)
             return
         self.stats.jobs_requeued += 1
@@ -427,6 +432,7 @@ class BrokerCore:
         if job is None:
             return False
         self.stats.jobs_cancelled += 1
+        job.function.tallies[job.priority].cancelled += 1
         fail = response(PT.WORK_FAIL, job.handle)
         if job.worker is not None:
             for client in job.clients:
@@ -508,6 +514,9 @@ class BrokerCore:
         job.timer_seq += 1
         self.stats.jobs_timed_out += 1
         self.stats.jobs_failed += 1
+        tally = job.function.tallies[job.priority]
+        tally.timed_out += 1
+        tally.failed += 1
         self._end(job, response(PT.WORK_FAIL, job.handle), None)
 
     # ---------------------------------------------------------------- misc --
