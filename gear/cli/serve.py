@@ -47,11 +47,12 @@ def _read_config_file(ctx: click.Context, param: click.Parameter, path: str | No
     "--config",
     "config_path",
     type=click.Path(dir_okay=False),
+    envvar="GEAR_SERVE_CONFIG",
     is_eager=True,
     expose_value=False,
     callback=_read_config_file,
-    help="Read settings from this TOML file (keys: the long option names). "
-    "Precedence: file < GEAR_SERVE_* environment < command line.",
+    help="Read settings from this TOML file (keys: the long option names; "
+    "also $GEAR_SERVE_CONFIG). Precedence: file < GEAR_SERVE_* environment < command line.",
 )
 @click.option(
     "--print-config",
