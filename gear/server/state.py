@@ -12,11 +12,12 @@ a dead job (C gearmand does, until a worker reaches it).
 from __future__ import annotations
 
 from collections import deque
-from typing import Any, Final
+from typing import Any
 
 #: upper bounds (seconds) of the queue-wait and run-time histogram buckets;
-#: a last bucket (+Inf) holds what is above them all
-LATENCY_BOUNDS: Final = (
+#: a last bucket (+Inf) holds what is above them all.  (Not ``Final``: mypyc
+#: would inline the name into ``Histogram``'s default and fail to set it.)
+LATENCY_BOUNDS: tuple[float, ...] = (
     0.0005,
     0.001,
     0.0025,
