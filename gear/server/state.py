@@ -208,8 +208,11 @@ class Function:
     def __init__(self, name: bytes) -> None:
         #: the function name
         self.name = name
-        #: one FIFO per priority; may hold dead entries (see module strategy)
-        self.queues: tuple[deque[Job], deque[Job], deque[Job]] = (deque(), deque(), deque())
+        #: one FIFO per priority; may hold dead entries (see module strategy).
+        #: ``tuple[X, ...]``, not ``tuple[X, X, X]``: mypyc keeps a fixed-length
+        #: tuple attribute unboxed and builds a new tuple object each time it is
+        #: indexed by a variable (three allocations per job, found in its ops)
+        self.queues: tuple[deque[Job], ...] = (deque(), deque(), deque())
         #: live queued jobs per priority (runnable now)
         self.queued = [0, 0, 0]
         #: jobs created for it, and jobs of it that ended, since it was created
@@ -230,9 +233,10 @@ class Function:
         #: workers woken (NOOP sent) that have not grabbed yet
         self.promised = 0
         #: per-priority queue limits (0 = none), copied from the broker's table
-        self.max_queue = (0, 0, 0)
-        #: job counts per priority (HIGH, NORMAL, LOW), for the metrics
-        self.tallies = (Tally(), Tally(), Tally())
+        self.max_queue: tuple[int, ...] = (0, 0, 0)
+        #: job counts per priority (HIGH, NORMAL, LOW), for the metrics (typed as
+        #: ``queues`` is, so compiled code indexes it in place)
+        self.tallies: tuple[Tally, ...] = (Tally(), Tally(), Tally())
         #: seconds from submission (or due time) to a job's first start
         self.queue_wait = Histogram()
         #: seconds from a job's start to its WORK_COMPLETE/FAIL/EXCEPTION

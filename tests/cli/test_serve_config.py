@@ -18,8 +18,7 @@ from click.testing import CliRunner, Result
 
 from gear.cli import main
 from gear.cli import serve as serve_cli
-from gear.server import ServerConfig
-from gear.server import config_file
+from gear.server import ServerConfig, config_file
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The metrics' raw material: per function × priority tallies, histograms, wake-ups.
+"""The metrics' raw material: per function and priority tallies, histograms, wake-ups.
 
 Pure broker tests with the fake clock of test_broker_unit: every way a job
 ends bumps exactly its counter at the job's priority, and the histograms
@@ -50,7 +50,7 @@ def test_each_ending_counts_once_at_the_jobs_priority() -> None:
 
 def test_coalesced_submits_count_at_their_own_priority() -> None:
     net = Net()
-    first, handle = net.client(b"f", b"u1")
+    _, handle = net.client(b"f", b"u1")
     second = net.connect()
     assert net.submit(second, b"f", b"u1", kind=P.SUBMIT_JOB_HIGH_BG) == handle
     assert net.submit(second, b"f", b"u1", kind=P.SUBMIT_JOB_HIGH) == handle

@@ -211,10 +211,8 @@ def wait_http_sessions(gateway: Gateway, count: int) -> None:
 
 
 def test_priority_header(gateway: Gateway) -> None:
-    high = call(
-        gateway.http_port, "POST", "/prio", b"h",
-        {"X-Gearman-Background": "true", "X-Gearman-Priority": "high"},
-    )  # fmt: skip
+    headers = {"X-Gearman-Background": "true", "X-Gearman-Priority": "high"}
+    high = call(gateway.http_port, "POST", "/prio", b"h", headers)
     assert high.status == 200
     info = json.loads(call(gateway.http_port, "GET", f"/jobs/{high.handle}").body)
     assert info["priority"] == "high"
@@ -323,11 +321,12 @@ def run_cases(server: Gateway, tmp: Path) -> dict[str, object]:
             )
         # coalescing: the same unique (or the same body) gives one job, one handle
         bg = {"X-Gearman-Background": "true"}
+        u, v = {"X-Gearman-Unique": "u"}, {"X-Gearman-Unique": "v"}
+        submits = ((b"1", u), (b"2", u), (b"same", {}), (b"same", {}), (b"3", v))
         handles = [
             call(server.http_port, "POST", "/idle", data, {**bg, **extra}).handle
-            for data, extra in ((b"1", {"X-Gearman-Unique": "u"}), (b"2", {"X-Gearman-Unique": "u"}),
-                                (b"same", {}), (b"same", {}), (b"3", {"X-Gearman-Unique": "v"}))
-        ]  # fmt: skip
+            for data, extra in submits
+        ]
         out["coalescing"] = [
             handles[0] == handles[1],
             handles[2] == handles[3],
