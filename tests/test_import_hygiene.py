@@ -70,6 +70,14 @@ def test_cli_group_loads_subcommands_lazily() -> None:
     assert offenders(modules, {"gear.server", "prompt_toolkit", "textual"}) == []
 
 
+def test_serve_loads_no_http_stack_unless_asked() -> None:
+    # aiohttp and prometheus-client are imported by gear.server.httpd, which
+    # the server loads only for --metrics or --http
+    modules = loaded_modules("import gear.cli.serve, gear.server.server")
+    assert "gear.server.server" in modules
+    assert offenders(modules, {"aiohttp", "prometheus_client", "gear.server.httpd"}) == []
+
+
 BROKER_ALONE = """
 import sys, types
 from pathlib import Path

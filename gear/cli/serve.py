@@ -197,9 +197,13 @@ def _build_config(
     """The ServerConfig the options, the file and the environment give, and each value's source."""
     file_only: dict[str, Any] = ctx.meta.get(_FILE_ONLY, {})
     path = ctx.meta.get(_FILE_PATH)
+    settings = config_file.settings()
+    unmapped = set(params) - {s.name for s in settings}
+    if unmapped:  # an option whose name is no ServerConfig field would be dropped silently
+        raise click.ClickException(f"internal error: options without a field: {sorted(unmapped)}")
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
-    for setting in config_file.settings():
+    for setting in settings:
         name = setting.name
         if name in params:
             value = params[name]
