@@ -14,26 +14,18 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 from gear.protocol import PacketType
 from gear.server import ServerConfig, config_file
 from gear.testing import RawConnection, running_server
+from tests.cli.test_completion import gear_script
 from tests.conftest import require_program, start_gear_process
 from tests.server.test_metrics import metrics
 from tests.server.test_operations import wait_for_line
 
 CONTRIB = Path(__file__).resolve().parent.parent / "contrib"
-
-
-def gear_script() -> str:
-    beside = Path(sys.executable).parent / "gear"
-    found = str(beside) if beside.exists() else shutil.which("gear")
-    assert found, "the gear console script is not installed"
-    return found
 
 
 def test_systemd_unit_verifies(tmp_path: Path) -> None:
