@@ -252,7 +252,12 @@ class Server:
         if self.config.metrics or self.config.http:
             from gear.server.httpd import start_services  # aiohttp loads only when asked
 
-            self.http_services = await start_services(self)
+            try:
+                self.http_services = await start_services(self)
+            except OSError:  # its port is taken: do not keep the Gearman ports either
+                for srv in self._servers:
+                    srv.close()
+                raise
         self._memory_timer = self.loop.call_later(MEMORY_POLL_SECONDS, self._poll_memory)
         self._wakeup_timer = self.loop.call_later(WAKEUP_TICK_SECONDS, self._expire_wakeups)
         self.started.set()

@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import socket
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -92,3 +93,21 @@ def test_notify_abstract_socket_and_no_systemd() -> None:
         assert listener.recv(100) == b"READY=1"
     assert not systemd.notify("READY=1", environ={})
     assert not systemd.notify("READY=1", environ={"NOTIFY_SOCKET": "/nonexistent/socket"})
+
+
+def test_a_taken_metrics_port_is_one_line_and_nothing_listens() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        argv = ["serve", "--port", "0", "--metrics", f"127.0.0.1:{port}"]
+        done = subprocess.run(
+            [sys.executable, "-m", "gear", *argv],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.startswith("Error: cannot serve: ")
+    assert "address already in use" in done.stderr
+    assert done.stderr.count("\n") == 1
