@@ -96,6 +96,14 @@ def test_gear_serve_loads_no_bench_and_no_front_end() -> None:
     assert offenders(modules, {"gear.bench", "textual", "prompt_toolkit", "gear.tui"}) == []
 
 
+def test_serve_loads_no_http_stack_unless_asked() -> None:
+    # aiohttp and prometheus-client are imported by gear.server.httpd, which
+    # the server loads only for --metrics or --http
+    modules = loaded_modules("import gear.cli.serve, gear.server.server")
+    assert "gear.server.server" in modules
+    assert offenders(modules, {"aiohttp", "prometheus_client", "gear.server.httpd"}) == []
+
+
 BROKER_ALONE = """
 import sys, types
 from pathlib import Path

@@ -1,13 +1,45 @@
-"""``gear serve``: flags map 1:1 onto ServerConfig, then ``gear.server.run``."""
+"""``gear serve``: flags map 1:1 onto ServerConfig, then ``gear.server.run``.
+
+Strategy: every option's parameter name is a ServerConfig field name, and
+the body builds the config from whatever options exist, so an option added
+for a new field needs no other code.  ``--config FILE`` is eager: it reads
+the file before the other options are resolved and hands its values to
+click as the context's ``default_map``, which gives the precedence
+file < ``GEAR_SERVE_*`` environment < command line for free, and lets
+``ctx.get_parameter_source`` say where each value came from
+(``--print-config``).  Fields without an option are read from the file and
+the environment by ``gear.server.config_file``.
+"""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
-from gear.server import ConfigError, ServerConfig, StaleBuildError, run
-from gear.server.config import DEFAULT_PORT, LOG_LEVELS, TIMEOUT_UNITS
+from gear.server import ConfigError, ServerConfig, StaleBuildError, config_file, run
+from gear.server.config import DEFAULT_PORT, LOG_FORMATS, LOG_LEVELS, TIMEOUT_UNITS
+
+#: where ``ctx.meta`` keeps what the config file set for fields without an option
+_FILE_ONLY = "gear.serve.file_only"
+_FILE_PATH = "gear.serve.file_path"
+
+
+def _read_config_file(ctx: click.Context, param: click.Parameter, path: str | None) -> str | None:
+    """Eager ``--config``: the file's values become the other options' defaults."""
+    if path is None:
+        return None
+    try:
+        values = config_file.load(path)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+    options = {p.name for p in ctx.command.params}
+    ctx.default_map = {k: v for k, v in values.items() if k in options}
+    ctx.meta[_FILE_ONLY] = {k: v for k, v in values.items() if k not in options}
+    ctx.meta[_FILE_PATH] = path
+    return path
 
 
 class Refused(click.ClickException):
@@ -17,6 +49,23 @@ class Refused(click.ClickException):
 
 
 @click.command()
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    envvar="GEAR_SERVE_CONFIG",
+    is_eager=True,
+    expose_value=False,
+    callback=_read_config_file,
+    help="Read settings from this TOML file (keys: the long option names; "
+    "also $GEAR_SERVE_CONFIG). Precedence: file < GEAR_SERVE_* environment < command line.",
+)
+@click.option(
+    "--print-config",
+    is_flag=True,
+    default=False,
+    help="Print the effective configuration as TOML, with where each value came from, and exit.",
+)
 @click.option(
     "--listen",
     "-L",
@@ -204,43 +253,38 @@ class Refused(click.ClickException):
     show_default=True,
     help="TCP keepalive: unanswered probes before a vanished peer is dropped.",
 )
-def serve(
-    listen: tuple[str, ...],
-    port: int,
-    job_retries: int,
-    worker_wakeup: int,
-    job_handle_prefix: str | None,
-    max_packet_size: int,
-    log_level: str,
-    log_file: str | None,
-    pid_file: str | None,
-    allow_shutdown: bool,
-    exceptions: bool,
-    store: str,
-    can_do_timeout_unit: str,
-    require_fresh_build: bool,
-    **hardening: Any,  # the --tls-*, --acl, --max-*, --output-*, --keepalive-* options
-) -> None:
+@click.option(
+    "--log-format",
+    type=click.Choice(LOG_FORMATS),
+    default="human",
+    show_default=True,
+    help="Log lines as human text, or as one JSON object per line (for log shippers).",
+)
+@click.option(
+    "--metrics",
+    metavar="HOST:PORT",
+    default=None,
+    help="Serve Prometheus /metrics and /healthz on HOST:PORT (port 0 picks one; "
+    "the start-up output says which).",
+)
+@click.option(
+    "--http",
+    metavar="HOST:PORT",
+    default=None,
+    help="Serve the HTTP gateway (gearmand's -r http: POST /FUNCTION runs a job) on HOST:PORT.",
+)
+def serve(print_config: bool, **params: Any) -> None:
     """Run a Gearman job server (drop-in for gearmand)."""
-    config = ServerConfig(
-        listen=list(listen),
-        port=port,
-        job_retries=job_retries,
-        worker_wakeup=worker_wakeup,
-        job_handle_prefix=job_handle_prefix,
-        max_packet_size=max_packet_size,
-        log_level=log_level.upper(),
-        log_file=log_file,
-        pid_file=pid_file,
-        allow_shutdown=allow_shutdown,
-        exceptions=exceptions,
-        store=store,
-        can_do_timeout_unit=can_do_timeout_unit,
-        require_fresh_build=require_fresh_build,
-        **hardening,
-    )
+    ctx = click.get_current_context()
     try:
+        config, sources = _build_config(ctx, params)
         config.validate()
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    if print_config:
+        click.echo(config_file.render(config, sources), nl=False)
+        return
+    try:
         code = run(config)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
@@ -249,3 +293,43 @@ def serve(
     except OSError as exc:
         raise click.ClickException(f"cannot serve: {exc.strerror or exc}") from None
     raise SystemExit(code)
+
+
+def _build_config(
+    ctx: click.Context, params: dict[str, Any]
+) -> tuple[ServerConfig, dict[str, str]]:
+    """The ServerConfig the options, the file and the environment give, and each value's source."""
+    file_only: dict[str, Any] = ctx.meta.get(_FILE_ONLY, {})
+    path = ctx.meta.get(_FILE_PATH)
+    settings = config_file.settings()
+    unmapped = set(params) - {s.name for s in settings}
+    if unmapped:  # an option whose name is no ServerConfig field would be dropped silently
+        raise click.ClickException(f"internal error: options without a field: {sorted(unmapped)}")
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for setting in settings:
+        name = setting.name
+        if name in params:
+            value = params[name]
+            values[name] = list(value) if isinstance(value, tuple) else value
+            sources[name] = _source(ctx, name, setting, path)
+            continue
+        env = config_file.from_environment(setting, os.environ)
+        if env is not None:
+            values[name], sources[name] = env, f"environment {setting.env}"
+        elif name in file_only:
+            values[name], sources[name] = file_only[name], f"file {path}"
+    if "log_level" in values:
+        values["log_level"] = values["log_level"].upper()
+    return ServerConfig(**values), sources
+
+
+def _source(ctx: click.Context, name: str, setting: config_file.Setting, path: str | None) -> str:
+    source = ctx.get_parameter_source(name)
+    if source is ParameterSource.COMMANDLINE:
+        return "command line"
+    if source is ParameterSource.ENVIRONMENT:
+        return f"environment {setting.env}"
+    if source is ParameterSource.DEFAULT_MAP:
+        return f"file {path}"
+    return "default"

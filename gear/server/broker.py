@@ -177,6 +177,11 @@ class Broker:
         """Take back NOOPs unanswered for a tick (``Dispatch.expire``)."""
         self.dispatch.expire(self.table.functions.values())
 
+    @property
+    def wakeups_sent(self) -> int:
+        """NOOPs sent to sleeping workers since start."""
+        return self.dispatch.wakeups_sent
+
     def send(self, s: Session, data: bytes) -> None:
         """Queue bytes for a session."""
         self.outbox.send(s, data)
@@ -310,6 +315,7 @@ class Broker:
         if key:
             existing = f.uniques.get(key)
             if existing is not None:
+                f.tallies[priority].coalesced += 1
                 self._coalesce(s, existing, background)
                 return existing
         limit = f.max_queue[priority]
@@ -327,6 +333,7 @@ class Broker:
             s.waiting[handle] = job
         self.stats.jobs_submitted += 1
         f.submitted += 1
+        f.tallies[priority].submitted += 1
         if reducer:
             job.reducer = reducer
         if when:
@@ -420,6 +427,8 @@ class Broker:
         job.attempts += 1
         now = self.clock()
         job.started = now
+        if job.attempts == 1:
+            f.queue_wait.observe(now - (job.when if job.when > job.created else job.created))
         s.state_since = now
         f.running += 1
         s.running[handle] = job
@@ -475,17 +484,24 @@ class Broker:
         if job is None:
             self._unknown_job(s, ptype, args[0])
             return
-        job.function.running -= 1
+        f = job.function
+        f.running -= 1
         job.worker = None
         job.timer_seq += 1
-        s.state_since = self.clock()
+        now = self.clock()
+        s.state_since = now
+        f.run_time.observe(now - job.started)
         stats = self.stats
+        tally = f.tallies[job.priority]
         if ptype == PT.WORK_COMPLETE:
             stats.jobs_completed += 1
+            tally.completed += 1
         elif ptype == PT.WORK_FAIL:
             stats.jobs_failed += 1
+            tally.failed += 1
         else:
             stats.jobs_exceptions += 1
+            tally.exceptions += 1
             # some workers (Perl's, older libgearman) follow it with WORK_FAIL
             self.life.abandon(s, job.handle)
         if not job.clients:

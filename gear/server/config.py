@@ -3,7 +3,10 @@
 Strategy: the CLI maps its flags 1:1 onto ``ServerConfig`` and calls
 ``gear.server.run(config)``; embedders and tests build the same object.
 Validation happens here, so a bad value is one clear message wherever it
-comes from.
+comes from.  Each field's ``#:`` comment is its documentation: the config
+file (``gear.server.config_file``) derives its keys, their ``GEAR_SERVE_*``
+environment names and ``--print-config``'s comments from the fields, so a
+new field needs nothing more than a CLI option of the same name.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from gear.server.stores import StoreURLError, create_store
 
 DEFAULT_PORT = 4730
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_FORMATS = ("human", "json")
 TIMEOUT_UNITS = ("auto", "ms", "s")
 
 
@@ -84,6 +88,12 @@ class ServerConfig:
     keepalive_interval: int = 10
     #: unanswered probes before the connection is dropped
     keepalive_count: int = 6
+    #: log lines as ``human`` text or ``json`` objects (one per line, for log shippers)
+    log_format: str = "human"
+    #: serve Prometheus ``/metrics`` and ``/healthz`` on this HOST:PORT (port 0 picks one)
+    metrics: str | None = None
+    #: serve the HTTP gateway (gearmand's ``-r http``) on this HOST:PORT (port 0 picks one)
+    http: str | None = None
 
     def validate(self) -> None:
         """Raise ConfigError for the first setting that cannot be used."""
@@ -101,6 +111,9 @@ class ServerConfig:
             raise ConfigError(f"--can-do-timeout-unit takes one of {', '.join(TIMEOUT_UNITS)}")
         if self.log_level.upper() not in LOG_LEVELS:
             raise ConfigError(f"--log-level takes one of {', '.join(LOG_LEVELS)}")
+        if self.log_format not in LOG_FORMATS:
+            raise ConfigError(f"--log-format takes one of {', '.join(LOG_FORMATS)}")
+        self._validate_http()
         try:
             create_store(self.store)
         except StoreURLError as exc:
@@ -131,3 +144,27 @@ class ServerConfig:
             raise ConfigError(
                 "--output-hard-limit must be at least --output-high-water and --max-packet-size"
             )
+
+    def _validate_http(self) -> None:
+        metrics = parse_address(self.metrics, "--metrics") if self.metrics else None
+        http = parse_address(self.http, "--http") if self.http else None
+        if metrics and http and metrics == http and metrics[1] != 0:
+            raise ConfigError("--metrics and --http need different ports")
+
+
+def parse_address(text: str, option: str = "address") -> tuple[str, int]:
+    """``HOST:PORT``, ``[V6]:PORT`` or a bare ``PORT`` (on 127.0.0.1) as (host, port).
+
+    Raises:
+        ConfigError: not one of those forms, or the port is out of range.
+    """
+    host, sep, port = text.rpartition(":")
+    if not sep:
+        host = "127.0.0.1"
+    elif host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        raise ConfigError(f"{option}: write an IPv6 address in brackets, as [::1]:9418")
+    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(f"{option} takes HOST:PORT (port 0-65535), got {text!r}")
+    return host, int(port)

@@ -54,6 +54,8 @@ class Dispatch:
         self.worker_wakeup = worker_wakeup
         #: the wake-up clock: bumped by ``expire``, stamped on each NOOP
         self.tick = 0
+        #: NOOPs sent to sleeping workers (a native int: no allocation per wake-up)
+        self.wakeups_sent = 0
 
     # ------------------------------------------------------------ registry --
     def register(self, s: Session, f: Function, timeout: float) -> None:
@@ -148,6 +150,7 @@ class Dispatch:
         w.woken_tick = self.tick
         for f in w.funcs:
             f.promised += 1
+        self.wakeups_sent += 1
         self.outbox.send(w, _NOOP)
 
     def release(self, w: Session, rewake: bool) -> None:

@@ -167,7 +167,7 @@ class JobTable:
                 return self.pop(f, 0)
             return self.pop(f, 2) if low else None
         start = s.rr
-        for priority in (0, 1, 2):
+        for priority in range(3):  # not a tuple literal: compiled, that is a new tuple per call
             for i in range(n):
                 idx = (start + i) % n
                 f = funcs[idx]

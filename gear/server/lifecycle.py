@@ -144,6 +144,7 @@ class Lifecycle:
         if limit >= 0 and record.attempts >= max(limit, 1):
             # it died with its worker as often as allowed before the restart
             self.stats.jobs_failed += 1
+            f.tallies[job.priority].failed += 1
             self.store.remove(job)
             return job
         table.jobs[job.handle] = job
@@ -166,6 +167,7 @@ class Lifecycle:
         limit = self.config.job_retries
         if limit >= 0 and job.attempts >= max(limit, 1):
             self.stats.jobs_failed += 1
+            f.tallies[job.priority].failed += 1
             self.end(job, response(PT.WORK_FAIL, job.handle), None)
             return
         self.stats.jobs_requeued += 1
@@ -209,6 +211,7 @@ class Lifecycle:
         if job is None:
             return False
         self.stats.jobs_cancelled += 1
+        job.function.tallies[job.priority].cancelled += 1
         fail = response(PT.WORK_FAIL, job.handle)
         if job.worker is not None:
             for client in job.clients:
@@ -256,4 +259,7 @@ class Lifecycle:
         job.timer_seq += 1
         self.stats.jobs_timed_out += 1
         self.stats.jobs_failed += 1
+        tally = job.function.tallies[job.priority]
+        tally.timed_out += 1
+        tally.failed += 1
         self.end(job, response(PT.WORK_FAIL, job.handle), None)

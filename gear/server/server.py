@@ -9,7 +9,9 @@ as a single ``call_later`` handle.  uvloop is used when it is installed.
 
 Shutdown: SIGTERM/SIGINT stop listening, write what is pending and return
 at once; SIGUSR1 or admin ``shutdown graceful`` stop listening and return
-when no job is running.
+when no job is running.  SIGHUP runs ``handle_sighup`` (reopen the log
+file).  ``--metrics`` and ``--http`` listeners (``gear.server.httpd``) run in
+the same loop; systemd hears READY=1 once everything listens.
 """
 
 from __future__ import annotations
@@ -21,17 +23,17 @@ import logging
 import os
 import signal
 import socket
-import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import Final, cast
+from typing import Any, Final, cast
 
-from gear import __version__, build
+from gear import build
+from gear._version import __version__
 from gear.errors import RemoteProtocolError
 from gear.protocol.constants import PacketType
 from gear.protocol.framing import AdminLine, Decoder, EchoReplies
 from gear.protocol.packets import Frame, response
-from gear.server import limits
+from gear.server import limits, logs, systemd
 from gear.server.acl import Access, AclError, Identity
 from gear.server.admin import AdminCommands, ServerInfo
 from gear.server.broker import Broker, BrokerConfig
@@ -246,6 +248,8 @@ class Server:
         self.memory = MemoryReleaser(freeze=own_process)
         self._memory_timer: asyncio.TimerHandle | None = None
         self._wakeup_timer: asyncio.TimerHandle | None = None
+        #: the ``--metrics`` / ``--http`` listeners (``gear.server.httpd.HttpService``)
+        self.http_services: list[Any] = []
 
     async def start(self) -> None:
         """Bind every listen address; ``port`` 0 picks one free port for all."""
@@ -268,6 +272,15 @@ class Server:
                 self.addresses.append((addr[0], addr[1]))
             port = self.addresses[0][1]
         self.port = port
+        if self.config.metrics or self.config.http:
+            from gear.server.httpd import start_services  # aiohttp loads only when asked
+
+            try:
+                self.http_services = await start_services(self)
+            except OSError:  # its port is taken: do not keep the Gearman ports either
+                for srv in self._servers:
+                    srv.close()
+                raise
         self._memory_timer = self.loop.call_later(MEMORY_POLL_SECONDS, self._poll_memory)
         self._wakeup_timer = self.loop.call_later(WAKEUP_TICK_SECONDS, self._expire_wakeups)
         self.started.set()
@@ -338,6 +351,8 @@ class Server:
                 timer.cancel()
         for srv in self._servers:
             srv.close()
+        for service in self.http_services:
+            await service.close()
         self.flush()
         for conn in list(self.connections):
             if conn.transport is not None:
@@ -393,24 +408,23 @@ class Server:
         self.flush()
 
 
+def handle_sighup(server: Server) -> None:
+    """SIGHUP: everything that is re-read without a restart.
+
+    The log file is reopened (logrotate moved it) and the ACL file is
+    reloaded (``Server.on_sighup``; a bad file keeps the old rules).
+    """
+    reopened = logs.reopen_log_files()
+    log.info("SIGHUP: %d log file(s) reopened", reopened)
+    server.on_sighup()
+
+
 def _install_signals(server: Server) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, server.request_shutdown, False)
     loop.add_signal_handler(signal.SIGUSR1, server.request_shutdown, True)
-    loop.add_signal_handler(signal.SIGHUP, server.on_sighup)
-
-
-def _configure_logging(config: ServerConfig) -> None:
-    handler: logging.Handler
-    if config.log_file:
-        handler = logging.FileHandler(config.log_file)
-    else:
-        handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger("gear")
-    root.handlers[:] = [handler]
-    root.setLevel(config.log_level.upper())
+    loop.add_signal_handler(signal.SIGHUP, handle_sighup, server)
 
 
 async def serve(
@@ -425,7 +439,11 @@ async def serve(
     _install_signals(server)
     if announce is not None:
         announce(server)
+    if own_process:
+        systemd.notify("READY=1", f"STATUS=listening on port {server.port}")
     await server.serve_forever()
+    if own_process:
+        systemd.notify("STOPPING=1")
 
 
 def _announce(server: Server) -> None:
@@ -435,6 +453,9 @@ def _announce(server: Server) -> None:
         hint = "; to listen on all interfaces use --listen 0.0.0.0 --listen ::"
     line = f"gear serve {__version__} ({build.describe()}): listening on {where}"
     print(f"{line} (pid {os.getpid()}){hint}", flush=True)
+    for service in server.http_services:
+        what = "metrics on" if service.name == "metrics" else "HTTP gateway on"
+        print(f"gear serve: {what} {service.url}/", flush=True)
     log.info(
         "started (%s), handles %s", build.describe(), server.broker.config.handle_prefix.decode()
     )
@@ -471,7 +492,7 @@ def run(config: ServerConfig) -> int:
     Raises:
         StaleBuildError: ``config.require_fresh_build`` and the build is stale.
     """
-    _configure_logging(config)
+    logs.configure(config.log_level, config.log_file, config.log_format)
     _check_build(config)
     _tune_gc()
     if config.pid_file:

@@ -14,6 +14,25 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
+#: upper bounds (seconds) of the queue-wait and run-time histogram buckets;
+#: a last bucket (+Inf) holds what is above them all.  Twelve: each is two
+#: samples per function in every scrape.  (Not ``Final``: mypyc
+#: would inline the name into ``Histogram``'s default and fail to set it.)
+LATENCY_BOUNDS: tuple[float, ...] = (
+    0.0005,
+    0.001,
+    0.005,
+    0.01,
+    0.05,
+    0.1,
+    0.5,
+    1.0,
+    5.0,
+    10.0,
+    60.0,
+    300.0,
+)
+
 
 class Job:
     """One job, queued, scheduled or running."""
@@ -96,6 +115,70 @@ class Job:
         self.admitted = False
 
 
+class Tally:
+    """Job counts of one function at one priority, since the function was created.
+
+    Plain int attributes of a compiled class: bumping one on the hot path
+    is a machine add, no allocation.  ``gear.server.metrics`` reads them
+    when ``/metrics`` is scraped.
+    """
+
+    __slots__ = (
+        "cancelled",
+        "coalesced",
+        "completed",
+        "exceptions",
+        "failed",
+        "submitted",
+        "timed_out",
+    )
+
+    def __init__(self) -> None:
+        #: new jobs created (a coalesced submit is not one)
+        self.submitted = 0
+        #: submits that joined a queued or running job with the same unique
+        self.coalesced = 0
+        #: jobs ended by WORK_COMPLETE
+        self.completed = 0
+        #: jobs ended by WORK_FAIL, the retry limit or a timeout
+        self.failed = 0
+        #: jobs ended by WORK_EXCEPTION
+        self.exceptions = 0
+        #: jobs failed because their worker ran past its CAN_DO_TIMEOUT
+        self.timed_out = 0
+        #: jobs cancelled by the admin
+        self.cancelled = 0
+
+
+class Histogram:
+    """Observations counted in fixed buckets (``LATENCY_BOUNDS`` unless told).
+
+    ``observe`` is a scan of the bounds (most waits and runs are short, so
+    it stops early) and one list increment; the bucket counts are not
+    cumulative, the exposition sums them.
+    """
+
+    __slots__ = ("bounds", "counts", "total")
+
+    def __init__(self, bounds: tuple[float, ...] = LATENCY_BOUNDS) -> None:
+        #: upper bounds of the buckets, ascending
+        self.bounds = bounds
+        #: observations per bucket; the last one is above every bound
+        self.counts = [0] * (len(bounds) + 1)
+        #: the sum of all observed values
+        self.total = 0.0
+
+    def observe(self, value: float) -> None:
+        """Count one value."""
+        i = 0
+        for bound in self.bounds:
+            if value <= bound:
+                break
+            i += 1
+        self.counts[i] += 1
+        self.total += value
+
+
 class Function:
     """A function name with its queues, workers and limits."""
 
@@ -105,12 +188,15 @@ class Function:
         "max_queue",
         "name",
         "promised",
+        "queue_wait",
         "queued",
         "queues",
+        "run_time",
         "running",
         "scheduled",
         "sleepers",
         "submitted",
+        "tallies",
         "uniques",
         "workers",
     )
@@ -118,8 +204,11 @@ class Function:
     def __init__(self, name: bytes) -> None:
         #: the function name
         self.name = name
-        #: one FIFO per priority; may hold dead entries (see module strategy)
-        self.queues: tuple[deque[Job], deque[Job], deque[Job]] = (deque(), deque(), deque())
+        #: one FIFO per priority; may hold dead entries (see module strategy).
+        #: ``tuple[X, ...]``, not ``tuple[X, X, X]``: mypyc keeps a fixed-length
+        #: tuple attribute unboxed and builds a new tuple object each time it is
+        #: indexed by a variable (three allocations per job, found in its ops)
+        self.queues: tuple[deque[Job], ...] = (deque(), deque(), deque())
         #: live queued jobs per priority (runnable now)
         self.queued = [0, 0, 0]
         #: jobs created for it, and jobs of it that ended, since it was created
@@ -140,7 +229,14 @@ class Function:
         #: workers woken (NOOP sent) that have not grabbed yet
         self.promised = 0
         #: per-priority queue limits (0 = none), copied from the broker's table
-        self.max_queue = (0, 0, 0)
+        self.max_queue: tuple[int, ...] = (0, 0, 0)
+        #: job counts per priority (HIGH, NORMAL, LOW), for the metrics (typed as
+        #: ``queues`` is, so compiled code indexes it in place)
+        self.tallies: tuple[Tally, ...] = (Tally(), Tally(), Tally())
+        #: seconds from submission (or due time) to a job's first start
+        self.queue_wait = Histogram()
+        #: seconds from a job's start to its WORK_COMPLETE/FAIL/EXCEPTION
+        self.run_time = Histogram()
 
     @property
     def runnable(self) -> int:

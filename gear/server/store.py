@@ -52,6 +52,10 @@ class Store(Protocol):
     #: True when jobs must be acknowledged by the store before JOB_CREATED
     durable: bool
 
+    @property
+    def failing(self) -> bool:
+        """True while the store cannot write (``/healthz`` then fails)."""
+
     async def open(self, flush: Callable[[], None]) -> None:
         """Connect or open files; ``flush`` is to be called after acknowledgements."""
 
@@ -75,6 +79,8 @@ class MemoryStore:
     """Keeps nothing: jobs live in the broker's memory only."""
 
     durable = False
+    #: memory never fails
+    failing = False
 
     async def open(self, flush: Callable[[], None]) -> None:
         return None

@@ -33,7 +33,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from gear.server.state import Job
+from gear.server.state import Histogram, Job
 from gear.server.store import StoredJob
 
 log = logging.getLogger("gear.server.store")
@@ -56,6 +56,8 @@ RETRY_MAX = 1.0
 GATHER_TURNS = 4
 #: how often a store that stays down is logged again, in seconds
 LOG_EVERY = 30.0
+#: upper bounds of the batch size histogram (operations per commit)
+BATCH_BOUNDS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 4096.0)
 
 
 class StoreError(OSError):
@@ -173,6 +175,14 @@ class BatchingStore:
         self.refused = 0
         self._down_since: float | None = None
         self._logged_at = 0.0
+        #: seconds each successful commit took, and operations per commit (metrics)
+        self.commit_seconds = Histogram()
+        self.batch_sizes = Histogram(BATCH_BOUNDS)
+
+    @property
+    def failing(self) -> bool:
+        """True from a failed commit until the next one succeeds."""
+        return self._down_since is not None
 
     # ------------------------------------------------------ Store protocol --
     async def open(self, flush: Callable[[], None]) -> None:
@@ -244,6 +254,7 @@ class BatchingStore:
                 continue
             ops, dones = self._ops, self._dones
             self._ops, self._dones = [], []
+            began = time.monotonic()
             try:
                 await self._write(ops)
             except Exception as exc:  # any back-end failure: refuse, keep the rest, retry
@@ -258,6 +269,8 @@ class BatchingStore:
                 continue
             pause = RETRY_FIRST
             self.batches += 1
+            self.commit_seconds.observe(time.monotonic() - began)
+            self.batch_sizes.observe(float(len(ops)))
             if self._down_since is not None:
                 self._recovered()
             self._answer(dones, None)
