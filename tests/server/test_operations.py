@@ -39,13 +39,15 @@ def test_json_log_lines_and_sighup_reopens_the_file(tmp_path: Path) -> None:
     log = tmp_path / "gear.log"
     srv = start_gear_process("--log-file", str(log), "--log-format", "json", "--log-level", "info")
     try:
-        [started] = [json.loads(line) for line in wait_for_line(log, "started (")]
+        entries = [json.loads(line) for line in wait_for_line(log, "started (")]
+        [started] = [e for e in entries if e["msg"].startswith("started (")]
         assert started["level"] == "INFO" and started["logger"] == "gear.server"
         assert started["msg"].startswith("started (") and started["ts"].endswith("Z")
         rotated = tmp_path / "gear.log.1"
         log.rename(rotated)  # what logrotate does before it signals the server
         os.kill(srv.proc.pid, signal.SIGHUP)
-        [reopened] = [json.loads(line) for line in wait_for_line(log, "SIGHUP")]
+        entries = [json.loads(line) for line in wait_for_line(log, "SIGHUP")]
+        [reopened] = [e for e in entries if "SIGHUP" in e["msg"]]
         assert reopened["msg"] == "SIGHUP: 1 log file(s) reopened"
         assert "SIGHUP" not in rotated.read_text()  # the old file got nothing more
         assert srv.proc.poll() is None  # SIGHUP did not stop it
