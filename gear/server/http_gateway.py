@@ -13,7 +13,9 @@ a function no worker has registered gets 404 at once instead of waiting;
 WORK_FAIL and WORK_EXCEPTION give 500 (the exception's text, or the data
 sent before the failure, as the body) and a refused submit 503 or 400 with
 the server's reason; a body larger than ``--max-packet-size`` allows gets
-413 before it is read.
+413 before it is read.  With ``--tls-cert`` the listener speaks HTTPS with
+the server's TLS context, and under ``--acl`` a submit needs the peer's
+``submit`` grant (by address, or by client certificate over HTTPS), else 403.
 
 Strategy: each request is one broker session, an in-process connection.
 The broker only ever talks to sessions in packets: it appends reply bytes to
@@ -42,7 +44,9 @@ from gear.protocol.constants import RES, Priority
 from gear.protocol.constants import PacketType as P
 from gear.protocol.framing import NEED_DATA, Decoder
 from gear.protocol.packets import Packet
+from gear.server.acl import Grants, Identity
 from gear.server.state import Session
+from gear.server.tls import peer_subject
 
 if TYPE_CHECKING:
     from gear.server.server import Server
@@ -181,6 +185,10 @@ class Gateway:
         background = _choice(headers, "X-Gearman-Background", BOOLEAN_HEADER, False)
         priority = int(_choice(headers, "X-Gearman-Priority", PRIORITY_HEADER, Priority.NORMAL))
         timeout = _timeout(headers.get("X-Gearman-Timeout"))
+        grants = self._grants(request)
+        if grants is not None and not grants.may_submit(name):
+            what = name.decode(errors="replace")
+            raise RequestError(403, f"PERMISSION_DENIED may not submit to {what}")
         data = await self._body(request, self.max_packet_size - len(name) - len(unique) - 2)
         if not background and not self._has_worker(name):
             raise RequestError(404, f"no worker has registered {name.decode(errors='replace')}")
@@ -210,6 +218,12 @@ class Gateway:
                 raise too_large
             chunks.append(chunk)
         return b"".join(chunks)
+
+    def _grants(self, request: web.BaseRequest) -> Grants | None:
+        """What the peer may do under ``--acl``, as for a Gearman connection from it."""
+        transport = request.transport
+        cn, dn = peer_subject(transport) if transport and self.server.tls else ("", "")
+        return self.server.access.grants_for(Identity(request.remote or "-", cn, dn))
 
     def _connect(self, request: web.BaseRequest, io: GatewayIO) -> Session:
         sock = request.transport.get_extra_info("socket") if request.transport else None

@@ -7,7 +7,10 @@ listeners, so a handler reads the broker's state directly and needs no
 lock.  aiohttp (and prometheus-client) are imported only when one of the
 options is given: a plain ``gear serve`` starts as fast as before.
 ``start_services`` is the one call the server makes; it returns the
-listeners, which it closes at shutdown.
+listeners, which it closes at shutdown.  With ``--tls-cert`` the gateway
+listener speaks HTTPS with the server's own TLS context (the ACL then
+sees the client certificate); the metrics listener stays plain HTTP, for
+scrapers and load balancers on a private address.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -50,10 +54,12 @@ class HttpService:
         #: the bound (host, port), known after ``start``
         self.address: tuple[str, int] = ("", 0)
 
-    async def start(self, host: str, port: int) -> None:
-        """Listen on ``host:port`` (port 0 picks a free one)."""
+    async def start(self, host: str, port: int, tls: ssl.SSLContext | None = None) -> None:
+        """Listen on ``host:port`` (port 0 picks a free one), over TLS with ``tls``."""
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(self._web, host, port, reuse_address=True)
+        self._server = await loop.create_server(self._web, host, port, reuse_address=True, ssl=tls)
+        #: whether the listener speaks HTTPS
+        self.tls = tls is not None
         sockets: Sequence[socket.socket] = getattr(self._server, "sockets")  # noqa: B009
         addr = sockets[0].getsockname()
         self.address = (addr[0], addr[1])
@@ -62,7 +68,8 @@ class HttpService:
     def url(self) -> str:
         """``http://host:port`` of the listener."""
         host, port = self.address
-        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+        scheme = "https" if getattr(self, "tls", False) else "http"
+        return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
 
     async def close(self) -> None:
         """Stop listening and close the connections (requests get a moment to finish)."""
@@ -87,18 +94,18 @@ async def start_services(server: Server) -> list[Any]:
     from gear.server.metrics import MetricsEndpoint
 
     config = server.config
-    wanted: list[tuple[HttpService, str]] = []
+    wanted: list[tuple[HttpService, str, ssl.SSLContext | None]] = []
     gateway = Gateway(server) if config.http else None
     if config.metrics:
         endpoint = MetricsEndpoint(server, gateway)
-        wanted.append((HttpService("metrics", endpoint.handle), config.metrics))
+        wanted.append((HttpService("metrics", endpoint.handle), config.metrics, None))
     if gateway is not None and config.http:
         service = HttpService("http", gateway.handle, cancel_on_disconnect=True)
-        wanted.append((service, config.http))
+        wanted.append((service, config.http, server.tls))
     started: list[Any] = []
     try:
-        for service, where in wanted:
-            await service.start(*parse_address(where))
+        for service, where, tls in wanted:
+            await service.start(*parse_address(where), tls)
             started.append(service)
     except OSError:
         for service in started:
