@@ -29,6 +29,7 @@ HOT_MODULES = (
     "gear.server.server",
     "gear.bench.wire",
     "gear.bench.bulk",
+    "gear.bench.spread",
 )
 
 

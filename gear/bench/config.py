@@ -5,6 +5,11 @@ checks them all at once and raises ``BenchConfigError`` with a one-line
 message, so the CLI maps flags onto the dataclass and nothing else.  ``split``
 deals the connections and the job count of a run over ``--processes`` parts
 so that each part is a smaller ``BenchConfig`` run by the same engine.
+
+A *preset* scenario is another one's traffic at another size (``many`` is
+fg with 1,000 clients, one job in flight each, and 100 workers):
+``for_scenario`` applies its sizes except where the user set a field
+(``explicit``), so ``gear bench many -c 2000`` means what it says.
 """
 
 from __future__ import annotations
@@ -17,6 +22,14 @@ from gear.errors import GearError
 
 #: the scenarios, in the order ``gear bench`` runs them by default
 SCENARIOS: tuple[str, ...] = ("bg", "fg", "echo", "herd")
+#: every scenario: the default ones, then those run only when named
+ALL_SCENARIOS: tuple[str, ...] = (*SCENARIOS, "many")
+#: sizes of the preset scenarios (see the module's docstring)
+PRESETS: dict[str, dict[str, int]] = {"many": {"clients": 1000, "workers": 100, "window": 1}}
+#: scenarios whose clients wait for each job's WORK_COMPLETE
+ROUND_TRIPS: tuple[str, ...] = ("fg", "herd", "many")
+#: how a multi-server run's clients pick a job's server (as ``gear.client`` does)
+SPREADS: tuple[str, ...] = ("unique", "rr")
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 4730
@@ -86,6 +99,12 @@ class BenchConfig:
     processes: int = 1
     #: pid of the server, to sample its CPU time per phase (0 = unknown)
     server_pid: int = 0
+    #: every server of a multi-server run, (host, port) each; () = ``host``:``port`` alone
+    servers: tuple[tuple[str, int], ...] = ()
+    #: a multi-server run's choice of server per job: CRC32 of the unique, or round-robin
+    spread: str = "unique"
+    #: fields the user set: a preset scenario leaves them alone
+    explicit: frozenset[str] = frozenset()
 
     def validate(self) -> None:
         """Check every field.
@@ -93,8 +112,10 @@ class BenchConfig:
         Raises:
             BenchConfigError: the first field out of range, as one line.
         """
-        if self.scenario not in SCENARIOS:
-            raise BenchConfigError(f"unknown scenario {self.scenario!r}; known: {SCENARIOS}")
+        if self.scenario not in ALL_SCENARIOS:
+            raise BenchConfigError(f"unknown scenario {self.scenario!r}; known: {ALL_SCENARIOS}")
+        if self.spread not in SPREADS:
+            raise BenchConfigError(f"unknown spread {self.spread!r}; known: {SPREADS}")
         for name in ("clients", "workers", "window", "grabs", "count", "processes"):
             if getattr(self, name) < 1:
                 raise BenchConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -105,10 +126,26 @@ class BenchConfig:
             raise BenchConfigError("duration must be >= 0 and timeout > 0")
         if not self.function or any(c in self.function for c in "\0\n "):
             raise BenchConfigError("function name must be non-empty, without NUL, space or newline")
-        if not 0 < self.port < 65536:
-            raise BenchConfigError(f"port must be in 1..65535, got {self.port}")
+        for _, port in self.addresses:
+            if not 0 < port < 65536:
+                raise BenchConfigError(f"port must be in 1..65535, got {port}")
         if self.processes > self.clients + self.workers + self.idle:
             raise BenchConfigError("more processes than connections to spread over them")
+
+    def for_scenario(self, name: str) -> BenchConfig:
+        """This run's config for scenario ``name``, its preset sizes applied."""
+        preset = {k: v for k, v in PRESETS.get(name, {}).items() if k not in self.explicit}
+        return replace(self, scenario=name, **preset)  # type: ignore[arg-type]
+
+    @property
+    def addresses(self) -> tuple[tuple[str, int], ...]:
+        """The servers to load, in order (one unless ``servers`` names several)."""
+        return self.servers or ((self.host, self.port),)
+
+    @property
+    def round_trips(self) -> bool:
+        """Whether the clients wait for each job's WORK_COMPLETE (fg, herd, many)."""
+        return self.scenario in ROUND_TRIPS
 
     @property
     def uses_workers(self) -> bool:
