@@ -158,6 +158,8 @@ def _names(config: BenchConfig) -> list[str]:
 
 def _server_rows(config: BenchConfig, phase: Phase) -> list[list[str]]:
     """One row per server under a multi-server phase: its count and rate."""
+    if not phase.per_server:
+        return []
     return [
         ["", f"  {name}", _num(n), "", _num(rate), *[""] * 7]
         for name, n, rate in zip(

@@ -251,7 +251,9 @@ def _problem(result: ScenarioResult) -> str:
     if result.timed_out:
         return f"timed out after {result.config.timeout:g} s"
     if result.lost:
-        return "; ".join(f"lost {name} mid-run ({n:,} jobs lost)" for name, n in result.lost.items())
+        return "; ".join(
+            f"lost {name} mid-run ({n:,} jobs lost)" for name, n in result.lost.items()
+        )
     c = result.counters
     return f"{c['errors']} ERROR packets, {c['unexpected']} unexpected packets" + (
         f" (first error: {result.first_error})" if result.first_error else ""

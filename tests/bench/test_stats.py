@@ -91,6 +91,15 @@ def test_merge_phases_sums_counts_and_spans_times() -> None:
     assert m.all_cpu == (-1.0, -1.0)
 
 
+def test_merge_phases_sums_per_server_counts() -> None:
+    a = phase(count=30, per_server=(10, 20))
+    b = phase(count=7, per_server=(4, 3))
+    m = merge_phases([a, b])
+    assert m.per_server == (14, 23)
+    assert m.server_rates() == [14 / m.seconds, 23 / m.seconds]
+    assert merge_phases([phase(), phase()]).per_server == ()
+
+
 def test_merge_phases_rejects_mixed_or_none() -> None:
     with pytest.raises(ValueError):
         merge_phases([])
