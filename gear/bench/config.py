@@ -134,8 +134,19 @@ class BenchConfig:
 
     def for_scenario(self, name: str) -> BenchConfig:
         """This run's config for scenario ``name``, its preset sizes applied."""
-        preset = {k: v for k, v in PRESETS.get(name, {}).items() if k not in self.explicit}
-        return replace(self, scenario=name, **preset)  # type: ignore[arg-type]
+        preset = PRESETS.get(name, {})
+
+        def size(field: str) -> int:
+            mine: int = getattr(self, field)
+            return mine if field in self.explicit else preset.get(field, mine)
+
+        return replace(
+            self,
+            scenario=name,
+            clients=size("clients"),
+            workers=size("workers"),
+            window=size("window"),
+        )
 
     @property
     def addresses(self) -> tuple[tuple[str, int], ...]:

@@ -8,7 +8,8 @@ without giving up streaming: every job writes into its own ``_Slot`` of an
 single job's WORK_DATA appears as it arrives), later jobs buffer until they
 become the oldest.  WORK_DATA/COMPLETE go to stdout raw; warnings,
 exceptions, failures and progress go to stderr.  The exit code is the
-largest of the jobs' codes.
+largest of the jobs' codes.  A server lost mid-run gets one stderr line at
+the end: how many jobs were in flight on it, re-submitted or failed.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from gear.client import AsyncClient
+from gear.client import AsyncClient, ServerLoss
 from gear.client.servers import ServerAddress
 from gear.errors import (
     ConnectError,
@@ -285,4 +286,17 @@ async def run_submit(config: SubmitConfig) -> int:
         CommandError (via ``_common.run``): nothing else escapes.
     """
     async with AsyncClient(config.servers, exceptions=True) as client:
-        return await _Submitter(config, client).run()
+        code = await _Submitter(config, client).run()
+        for loss in client.losses.values():
+            config.stderr.write(loss_line(loss).encode())
+        config.stderr.flush()
+        return code
+
+
+def loss_line(loss: ServerLoss) -> str:
+    """One stderr line about a server lost mid-run and its jobs."""
+    times = "" if loss.connections == 1 else f" ({loss.connections} times)"
+    return (
+        f"gear submit: lost {loss.server} mid-run{times}: {loss.jobs} jobs in flight there, "
+        f"{loss.resubmitted} re-submitted to another server, {loss.failed} failed\n"
+    )

@@ -13,6 +13,7 @@ from gear.client.events import (
     JobStatus,
     JobUpdate,
     JobWarning,
+    ServerLoss,
 )
 from gear.client.job import Job
 from gear.client.servers import ServerAddress, parse_servers, resolve_servers
@@ -34,6 +35,7 @@ __all__ = [
     "JobUpdate",
     "JobWarning",
     "ServerAddress",
+    "ServerLoss",
     "Worker",
     "WorkerJob",
     "parse_servers",

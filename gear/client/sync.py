@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from gear.protocol.constants import Priority
 
 from .client import AsyncClient
-from .events import JobInfo, JobStatus, JobUpdate
+from .events import JobInfo, JobStatus, JobUpdate, ServerLoss
 from .job import DataCallback, Job, StatusCallback
 from .servers import ServerAddress, ServerSpec
 from .worker import AsyncWorker, Handler
@@ -73,6 +73,11 @@ class Client:
     def servers(self) -> list[ServerAddress]:
         """The servers, in the order given."""
         return self.async_client.servers
+
+    @property
+    def losses(self) -> dict[str, ServerLoss]:
+        """Servers lost while in use and the jobs lost with each (``AsyncClient.losses``)."""
+        return self.async_client.losses
 
     def __enter__(self) -> Client:
         return self
