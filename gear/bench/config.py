@@ -99,6 +99,8 @@ class BenchConfig:
     processes: int = 1
     #: pid of the server, to sample its CPU time per phase (0 = unknown)
     server_pid: int = 0
+    #: more servers' pids (a multi-server run): their CPU time is summed with ``server_pid``'s
+    more_pids: tuple[int, ...] = ()
     #: every server of a multi-server run, (host, port) each; () = ``host``:``port`` alone
     servers: tuple[tuple[str, int], ...] = ()
     #: a multi-server run's choice of server per job: CRC32 of the unique, or round-robin
@@ -122,6 +124,8 @@ class BenchConfig:
         for name in ("size", "idle", "server_pid"):
             if getattr(self, name) < 0:
                 raise BenchConfigError(f"{name} must not be negative, got {getattr(self, name)}")
+        if any(pid <= 0 for pid in self.more_pids):
+            raise BenchConfigError("server pids must be positive")
         if self.duration < 0 or self.timeout <= 0:
             raise BenchConfigError("duration must be >= 0 and timeout > 0")
         if not self.function or any(c in self.function for c in "\0\n "):

@@ -232,14 +232,14 @@ class PartRun:
         stopper = None
         if soft and cfg.duration > 0:
             stopper = loop.call_later(cfg.duration, self._stop_issuing)
-        srv0, all0, gen0 = pid_cpu(cfg.server_pid), machine_cpu(), self_cpu()
+        srv0, all0, gen0 = pid_cpu(cfg.server_pid, *cfg.more_pids), machine_cpu(), self_cpu()
         per0 = self.server_counts(name)
         tally.t_last = 0
         t0 = time.monotonic_ns()
         start()
         await self._await_phase()
         t1 = time.monotonic_ns() if name == "drain" or not tally.t_last else tally.t_last
-        srv1, all1 = pid_cpu(cfg.server_pid), machine_cpu()
+        srv1, all1 = pid_cpu(cfg.server_pid, *cfg.more_pids), machine_cpu()
         per1 = self.server_counts(name)
         if stopper is not None:
             stopper.cancel()

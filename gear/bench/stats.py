@@ -187,19 +187,20 @@ def self_cpu() -> float:
     return ru.ru_utime + ru.ru_stime
 
 
-def pid_cpu(pid: int) -> float:
-    """CPU seconds of process ``pid``, all threads, or -1 when unknown."""
-    if pid <= 0:
+def pid_cpu(*pids: int) -> float:
+    """CPU seconds of processes ``pids`` together, all threads, or -1 when any is unknown."""
+    if not pids or any(pid <= 0 for pid in pids):
         return -1.0
-    task_dir = f"/proc/{pid}/task"
+    total = 0
     try:
-        total = 0
-        for tid in os.listdir(task_dir):
-            with open(f"{task_dir}/{tid}/schedstat") as fh:
-                total += int(fh.read().split()[0])
-        return total / 1e9
+        for pid in pids:
+            task_dir = f"/proc/{pid}/task"
+            for tid in os.listdir(task_dir):
+                with open(f"{task_dir}/{tid}/schedstat") as fh:
+                    total += int(fh.read().split()[0])
     except (OSError, ValueError, IndexError):
         return -1.0
+    return total / 1e9
 
 
 def machine_cpu() -> float:

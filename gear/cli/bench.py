@@ -155,9 +155,11 @@ def _loop_name() -> str:
 )
 @click.option(
     "--server-pid",
-    type=click.IntRange(0),
-    default=0,
-    help="Sample this process's CPU time per phase (automatic with --spawn).",
+    "server_pids",
+    type=click.IntRange(1),
+    multiple=True,
+    help="Sample this process's CPU time per phase (automatic with --spawn); "
+    "repeat for several servers (their CPU is summed).",
 )
 @click.option(
     "--json", "as_json", is_flag=True, help="One JSON object per scenario instead of a table."
@@ -165,6 +167,7 @@ def _loop_name() -> str:
 def bench(
     scenarios: tuple[str, ...],
     servers: tuple[str, ...],
+    server_pids: tuple[int, ...],
     spawn: bool,
     as_json: bool,
     **options: Any,
@@ -194,6 +197,8 @@ def bench(
             host=addresses[0][0],
             port=addresses[0][1],
             servers=addresses if len(addresses) > 1 else (),
+            server_pid=server_pids[0] if server_pids else 0,
+            more_pids=server_pids[1:],
             explicit=_given(("clients", "workers", "window")),
             **options,
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from gear.bench.stats import (
@@ -9,6 +11,7 @@ from gear.bench.stats import (
     latency_summary,
     merge_phases,
     percentile,
+    pid_cpu,
     weighted_percentiles,
 )
 
@@ -105,3 +108,11 @@ def test_merge_phases_rejects_mixed_or_none() -> None:
         merge_phases([])
     with pytest.raises(ValueError):
         merge_phases([phase(), phase(name="echo")])
+
+
+def test_pid_cpu_sums_processes_and_knows_when_it_cannot() -> None:
+    me = os.getpid()
+    one = pid_cpu(me)
+    assert one > 0
+    assert pid_cpu(me, me) >= 2 * one
+    assert pid_cpu() == pid_cpu(0) == pid_cpu(me, -1) == -1.0
