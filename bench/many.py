@@ -13,9 +13,11 @@ C one.  For each server it prints the median rate, the pairwise ratio of
 gear to each gearmand, the server's CPU (percent of one core) and its user
 and system CPU per job (``/proc/PID/stat`` over the gearbench run, set-up
 included), gearbench's own CPU and the whole machine's (200% = both of 2
-cores busy), and the latency.  ``--perf`` then samples gear serve with
-``perf record`` during one more run and prints where its time went (kernel,
-interpreter, compiled gear, uvloop).  About 30 s a round; 127.0.0.1 only.
+cores busy), and the latency.  ``--perf`` then counts each server's system calls per
+job (``perf stat``) and samples gear serve with ``perf record`` during one
+more run each, and prints where its time went (kernel, interpreter,
+compiled gear, uvloop); it needs perf and the right to trace the servers.
+About 30 s a round; 127.0.0.1 only.
 """
 
 from __future__ import annotations
@@ -98,17 +100,56 @@ class Tally:
         ]
 
 
-def profile(server: Server, binary: str) -> None:
-    """``perf record`` gear serve during one more run; print its time by library."""
+#: system calls counted per job by ``--perf`` (perf's tracepoints)
+SYSCALLS = {
+    "reads": ("read", "recvfrom", "recvmsg", "readv"),
+    "writes": ("write", "sendto", "sendmsg", "writev"),
+    "epoll": ("epoll_wait", "epoll_pwait", "epoll_ctl"),
+}
+
+
+def syscalls(server: Server, binary: str) -> list[str]:
+    """System calls per job of ``server`` during one more run (``perf stat``)."""
+    names = [n for group in SYSCALLS.values() for n in group]
+    events = ",".join(["raw_syscalls:sys_enter", *(f"syscalls:sys_enter_{n}" for n in names)])
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "stat.csv")
+        argv = ["perf", "stat", "-x", ",", "-o", out, "-e", events, "-p", str(server.pid)]
+        perf = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            done = float(gearbench(binary, server.port, MANY)["completed"])  # type: ignore[arg-type]
+        finally:
+            perf.send_signal(2)
+            perf.wait(30)
+        counts: dict[str, float] = {}
+        with open(out) as fh:
+            for line in fh:
+                fields = line.split(",")
+                if len(fields) > 2 and fields[0].replace(".", "").isdigit():
+                    counts[fields[2].rsplit("sys_enter_", 1)[-1]] = float(fields[0])
+    cells = [f"{counts.get('raw_syscalls:sys_enter', 0) / done:.2f}"]
+    cells += [f"{sum(counts.get(n, 0) for n in group) / done:.2f}" for group in SYSCALLS.values()]
+    return [server.name, *cells]
+
+
+def profile(servers: list[Server], binary: str) -> None:
+    """System calls per job of each server; where gear serve's CPU time goes."""
+    rows = [syscalls(server, binary) for server in servers]
+    print("\nsystem calls per job (perf stat during one more run each)")
+    print("| server | all | reads | writes | epoll |")
+    print("|---|---|---|---|---|")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+    gear = servers[0]
     with tempfile.TemporaryDirectory() as tmp:
         data = os.path.join(tmp, "perf.data")
         perf = subprocess.Popen(
-            ["perf", "record", "-F", "999", "-o", data, "-p", str(server.pid)],
+            ["perf", "record", "-F", "999", "-o", data, "-p", str(gear.pid)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
         try:
-            gearbench(binary, server.port, MANY)
+            gearbench(binary, gear.port, MANY)
         finally:
             perf.send_signal(2)
             perf.wait(30)
@@ -116,9 +157,9 @@ def profile(server: Server, binary: str) -> None:
             ["perf", "report", "-i", data, "--stdio", "--no-children", "--sort", "dso"],
             capture_output=True,
             text=True,
-            timeout=120,
+            timeout=300,
         )
-    print("\ngear serve, share of its CPU samples by library (perf record during one run):")
+    print("\ngear serve, share of its CPU samples by library (perf record during one more run):")
     for line in report.stdout.splitlines():
         if "%" in line and not line.startswith("#"):
             print("  " + line.strip())
@@ -152,7 +193,7 @@ def main() -> None:
         for tally in tallies:
             print("| " + " | ".join(tally.row(tallies[0])) + " |")
         if args.perf:
-            profile(servers[0], binary)
+            profile(servers, binary)
 
 
 if __name__ == "__main__":
