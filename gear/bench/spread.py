@@ -7,7 +7,9 @@ does: the CRC32 of its unique id modulo the number of servers (so the same
 unique always meets on the same server), or round-robin; a server that was
 lost is skipped for the next one in order.  A worker of the run is one
 ``ServerWorker`` connection per server, as a Gearman worker connects to
-every job server it serves.
+every job server it serves.  Echoes are not jobs and are not spread: an
+echo client's connection to each server is a ``Spread`` of its own, with
+the whole window.
 
 The member classes only add what a multi-server run needs to the
 single-server ones of ``wire`` and ``bulk``: their ``fill`` refills the
@@ -119,28 +121,35 @@ class Spread:
         left = tally.limit - tally.issued
         if left < room:
             room = left
-        if room <= 0 or tally.stop_issuing or not self.cluster.live:
+        if room <= 0 or tally.stop_issuing:
+            return
+        alive = self.cluster.alive
+        up = [alive[member.server] for member in self.members]
+        if True not in up:
             return
         first = self.seq_base + tally.issued
         tally.issued += room
         tally.inflight += room
+        if len(up) == 1:
+            self.members[0].send(list(range(first, first + room)))
+            return
         batches: list[list[int]] = [[] for _ in self.members]
         for seq in range(first, first + room):
-            batches[self._pick(seq)].append(seq)
+            batches[self.pick(seq, up)].append(seq)
         for i, seqs in enumerate(batches):
             if seqs:
                 self.members[i].send(seqs)
 
-    def _pick(self, seq: int) -> int:
-        n = len(self.members)
-        if self.by_unique and not self.members[0].echo:
+    def pick(self, seq: int, up: list[bool]) -> int:
+        """The member for unique id ``seq``; ``up``: whether each member's server is."""
+        n = len(up)
+        if self.by_unique:
             width = self.members[0].uid_bytes
             at = _crc32(_hexlify(seq.to_bytes(width, "big"))) % n
         else:
             at = self.rr
             self.rr = (at + 1) % n
-        alive = self.cluster.alive
-        while not alive[at]:
+        while not up[at]:
             at = (at + 1) % n
         return at
 

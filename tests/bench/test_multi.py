@@ -79,10 +79,11 @@ def members(n: int) -> tuple[Tally, Cluster, Spread]:
 def test_a_job_goes_where_gear_client_sends_its_unique_and_skips_lost_servers() -> None:
     _, cluster, spread = members(3)
     want = [zlib.crc32(hexlify(seq.to_bytes(4, "big"))) % 3 for seq in range(200)]
-    assert [spread._pick(seq) for seq in range(200)] == want
+    assert [spread.pick(seq, [True] * 3) for seq in range(200)] == want
+    up = [True, False, True]
+    assert [spread.pick(seq, up) for seq in range(200)] == [2 if w == 1 else w for w in want]
     cluster.server_lost(1, "gone")
-    assert [spread._pick(seq) for seq in range(200)] == [2 if w == 1 else w for w in want]
-    assert cluster.losses() == {"s1": 0} and cluster.live == 2
+    assert cluster.losses() == {"s1": 0} and cluster.live == 2 and cluster.alive == up
 
 
 def test_losing_every_server_fails_the_run() -> None:
