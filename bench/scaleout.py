@@ -9,7 +9,10 @@ names its port), then, round after round, runs ``gear bench -s A [-s B …]``
 with each count of servers: every client spreads its jobs over the servers
 (CRC32 of the unique id), every worker connects to every server.  With N
 servers each client keeps N times its window in flight, so each server is
-offered what one server was (``--fixed-load``: the same total instead).  Prints,
+offered what one server was (``--fixed-load``: the same total instead).
+With gear bench's default shapes one server is bound by the round trips
+of 4 workers with one job each, not by its CPU; ``-g 8`` (8 GRAB_JOBs
+pipelined per worker) makes it CPU-bound.  Prints,
 per scenario and phase, the median aggregate rate for each count of
 servers, the scaling factor against one server, each server's share (with
 the most servers), the CPU per job of the servers (all together) and of the
@@ -72,6 +75,9 @@ def main() -> None:
     parser.add_argument("-P", "--processes", type=int, default=1, help="gear bench -P")
     parser.add_argument("-d", "--duration", type=float, default=3.0, help="gear bench -d")
     parser.add_argument(
+        "-g", "--grabs", type=int, default=1, help="gear bench -g: GRAB_JOBs pipelined per worker"
+    )
+    parser.add_argument(
         "--fixed-load",
         action="store_true",
         help="keep each client's window as with one server (default: N servers, N times "
@@ -81,6 +87,7 @@ def main() -> None:
     counts = [int(c) for c in args.servers.split(",")]
     scenarios = args.scenarios.split(",")
     extra = ["-P", str(args.processes), "-d", str(args.duration), "-n", "3000000", "-t", "60"]
+    extra += ["-g", str(args.grabs)]
     print(f"load average before: {load_average()}")
     runs: dict[int, list[dict[str, dict]]] = {n: [] for n in counts}
     with servers_stopped([]) as servers:
