@@ -6,10 +6,14 @@ Usage::
 
 Starts 4 ``gear serve --port 0`` processes (each ready when its first line
 names its port), then, round after round, runs ``gear bench -s A [-s B …]``
-with each count of servers: every client spreads its jobs over the servers
-(CRC32 of the unique id), every worker connects to every server.  With N
-servers each client keeps N times its window in flight, so each server is
-offered what one server was (``--fixed-load``: the same total instead).
+with each count of servers; every worker connects to every server.  By
+default (``--spread conn``) every client keeps its window in flight on each
+server's connection, so each server is offered what one server was.  With
+``--spread unique`` (or ``rr``) each client has one window, N times as
+large, over all servers, and each job goes to the server its unique id
+hashes to, as gear's client does; that window drifts from server to server
+(see gear/bench/spread.py), which costs throughput.  ``--fixed-load``
+keeps the one-server window instead.
 With gear bench's default shapes one server is bound by the round trips
 of 4 workers with one job each, not by its CPU; ``-g 8`` (8 GRAB_JOBs
 pipelined per worker) makes it CPU-bound.  Prints,
@@ -78,6 +82,12 @@ def main() -> None:
         "-g", "--grabs", type=int, default=1, help="gear bench -g: GRAB_JOBs pipelined per worker"
     )
     parser.add_argument(
+        "--spread",
+        default="conn",
+        choices=("conn", "unique", "rr"),
+        help="gear bench --spread (default conn: a window per server connection)",
+    )
+    parser.add_argument(
         "--fixed-load",
         action="store_true",
         help="keep each client's window as with one server (default: N servers, N times "
@@ -87,14 +97,14 @@ def main() -> None:
     counts = [int(c) for c in args.servers.split(",")]
     scenarios = args.scenarios.split(",")
     extra = ["-P", str(args.processes), "-d", str(args.duration), "-n", "3000000", "-t", "60"]
-    extra += ["-g", str(args.grabs)]
+    extra += ["-g", str(args.grabs), "--spread", args.spread]
     print(f"load average before: {load_average()}")
     runs: dict[int, list[dict[str, dict]]] = {n: [] for n in counts}
     with servers_stopped([]) as servers:
         servers += [start_gear() for _ in range(max(counts))]
         for _ in range(args.rounds):
             for n in counts:
-                scale = 1 if args.fixed_load else n
+                scale = 1 if args.fixed_load or args.spread == "conn" else n
                 runs[n].append(run(servers[:n], scenarios, extra, scale))
     print(f"load average after: {load_average()}; {os.cpu_count()} cores")
     print_table(counts, runs, args.rounds)

@@ -28,8 +28,10 @@ ALL_SCENARIOS: tuple[str, ...] = (*SCENARIOS, "many")
 PRESETS: dict[str, dict[str, int]] = {"many": {"clients": 1000, "workers": 100, "window": 1}}
 #: scenarios whose clients wait for each job's WORK_COMPLETE
 ROUND_TRIPS: tuple[str, ...] = ("fg", "herd", "many")
-#: how a multi-server run's clients pick a job's server (as ``gear.client`` does)
-SPREADS: tuple[str, ...] = ("unique", "rr")
+#: how a multi-server run's clients pick a job's server: CRC32 of the unique or
+#: round-robin over one window per client (as ``gear.client`` does), or a window
+#: on each server's connection (``conn``: each server sees what one server would)
+SPREADS: tuple[str, ...] = ("unique", "rr", "conn")
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 4730
@@ -103,7 +105,7 @@ class BenchConfig:
     more_pids: tuple[int, ...] = ()
     #: every server of a multi-server run, (host, port) each; () = ``host``:``port`` alone
     servers: tuple[tuple[str, int], ...] = ()
-    #: a multi-server run's choice of server per job: CRC32 of the unique, or round-robin
+    #: a multi-server run's choice of server per job (see ``SPREADS``)
     spread: str = "unique"
     #: fields the user set: a preset scenario leaves them alone
     explicit: frozenset[str] = frozenset()

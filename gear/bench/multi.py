@@ -4,7 +4,8 @@ Strategy: ``MultiPartRun`` is the engine's ``PartRun`` with other
 connections; the phases, the stop conditions and the clocks are the same.
 Each client is a ``spread.Spread`` (one connection per server, one shared
 window, each job to the server its unique id hashes to, or round-robin;
-an echo client keeps the window on each server's connection instead) and
+with ``--spread conn``, and for echoes, each server's connection keeps a
+window of its own instead) and
 each worker is one connection per server, as Gearman scales out: clients
 spread over the job servers, workers serve them all.  What it adds:
 
@@ -43,7 +44,8 @@ class MultiPartRun(PartRun):
         )
         kind = SpreadClient if cfg.round_trips else SpreadBulkClient
         by_unique = cfg.spread == "unique"
-        solo = cfg.scenario == "echo"  # echoes are not spread: see ``spread``
+        # echoes are not spread (see ``spread``); "conn": a window per connection
+        solo = cfg.scenario == "echo" or cfg.spread == "conn"
         for _ in range(cfg.clients):
             spread = Spread(self.tally, self.cluster, cfg.window, self.seq_base, by_unique)
             for index, address in enumerate(addresses):

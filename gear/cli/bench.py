@@ -69,7 +69,8 @@ def _loop_name() -> str:
     type=click.Choice(SPREADS),
     default="unique",
     show_default=True,
-    help="With several servers: a job's server by CRC32 of its unique id, or round-robin.",
+    help="With several servers: a job's server by CRC32 of its unique id or round-robin "
+    "(one window per client, as gear's client), or conn: a window per server connection.",
 )
 @click.option("--spawn", is_flag=True, help="Start `gear serve` on a free port for the run.")
 @click.option(

@@ -67,6 +67,17 @@ async def test_round_robin_deals_each_client_evenly(two: tuple[Server, Server]) 
     assert a + b == 60 and abs(a - b) <= 2  # each client alternates: off by one at most
 
 
+async def test_conn_gives_each_server_connection_a_window_of_its_own(
+    two: tuple[Server, Server],
+) -> None:
+    cfg = config((two[0].port, two[1].port), "fg", spread="conn", count=200)
+    part = MultiPartRun(cfg, NoSync())
+    r = merge_parts(cfg, [await part.run()])
+    assert r.ok, r
+    assert len(part.spreads) == 4 and all(len(s.members) == 1 for s in part.spreads)
+    assert sum(r.phases[0].per_server) == 200 and min(r.phases[0].per_server) > 0
+
+
 def members(n: int) -> tuple[Tally, Cluster, Spread]:
     tally = Tally(1000)
     cluster = Cluster(tally, [f"s{i}" for i in range(n)])
