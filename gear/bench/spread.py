@@ -80,6 +80,10 @@ class Cluster:
         return {self.names[i]: self.lost[i] for i in range(len(self.names)) if not self.alive[i]}
 
 
+def _why(exc: Exception | None) -> str:
+    return f"{exc}" if exc else "connection closed"
+
+
 def submits(client: Client, seqs: list[int]) -> bytes:
     """The requests of ``client`` for these unique ids, as one write."""
     data = client.tail
@@ -219,9 +223,13 @@ class SpreadClient(Client):
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.closing:
             self.closing = True
-            self.spread.lost(self, f"{exc}" if exc else "connection closed")
+            self.spread.lost(self, _why(exc))
 
 
+# SpreadBulkClient repeats SpreadClient's few members on purpose: both must be
+# native subclasses of their own base (Client, BulkClient), and mypyc has no
+# mixins for native classes (a trait comes after the base in the MRO, so it
+# could not override ``fill`` or ``connection_lost``).
 class SpreadBulkClient(BulkClient):
     """A ``Spread``'s connection to one server for bg submits or echoes (see ``SpreadClient``)."""
 
@@ -261,7 +269,7 @@ class SpreadBulkClient(BulkClient):
         if not self.closing:
             self.closing = True
             self.sent.clear()
-            self.spread.lost(self, f"{exc}" if exc else "connection closed")
+            self.spread.lost(self, _why(exc))
 
 
 class ServerWorker(Worker):
@@ -306,5 +314,5 @@ class ServerWorker(Worker):
         elif tally.mode == "drain" and self.grabs_out:
             tally.finished += 1  # it would have finished at its last NO_JOB
         self.grabs_out = 0
-        self.cluster.server_lost(self.server, f"{exc}" if exc else "connection closed")
+        self.cluster.server_lost(self.server, _why(exc))
         tally.check()
