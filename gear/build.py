@@ -39,6 +39,7 @@ HOT_MODULES = (
     "gear.server.server",
     "gear.bench.wire",
     "gear.bench.bulk",
+    "gear.bench.spread",
 )
 #: mypyc's group name, so the shared library has a fixed name instead of a hash
 GROUP = "gear"

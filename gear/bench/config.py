@@ -5,6 +5,11 @@ checks them all at once and raises ``BenchConfigError`` with a one-line
 message, so the CLI maps flags onto the dataclass and nothing else.  ``split``
 deals the connections and the job count of a run over ``--processes`` parts
 so that each part is a smaller ``BenchConfig`` run by the same engine.
+
+A *preset* scenario is another one's traffic at another size (``many`` is
+fg with 1,000 clients, one job in flight each, and 100 workers):
+``for_scenario`` applies its sizes except where the user set a field
+(``explicit``), so ``gear bench many -c 2000`` means what it says.
 """
 
 from __future__ import annotations
@@ -17,6 +22,16 @@ from gear.errors import GearError
 
 #: the scenarios, in the order ``gear bench`` runs them by default
 SCENARIOS: tuple[str, ...] = ("bg", "fg", "echo", "herd")
+#: every scenario: the default ones, then those run only when named
+ALL_SCENARIOS: tuple[str, ...] = (*SCENARIOS, "many")
+#: sizes of the preset scenarios (see the module's docstring)
+PRESETS: dict[str, dict[str, int]] = {"many": {"clients": 1000, "workers": 100, "window": 1}}
+#: scenarios whose clients wait for each job's WORK_COMPLETE
+ROUND_TRIPS: tuple[str, ...] = ("fg", "herd", "many")
+#: how a multi-server run's clients pick a job's server: CRC32 of the unique or
+#: round-robin over one window per client (as ``gear.client`` does), or a window
+#: on each server's connection (``conn``: each server sees what one server would)
+SPREADS: tuple[str, ...] = ("unique", "rr", "conn")
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 4730
@@ -99,28 +114,68 @@ class BenchConfig:
         """Whether the connections are TLS."""
         return bool(self.tls or self.tls_ca or self.tls_cert or self.tls_key)
 
+    #: more servers' pids (a multi-server run): their CPU time is summed with ``server_pid``'s
+    more_pids: tuple[int, ...] = ()
+    #: every server of a multi-server run, (host, port) each; () = ``host``:``port`` alone
+    servers: tuple[tuple[str, int], ...] = ()
+    #: a multi-server run's choice of server per job (see ``SPREADS``)
+    spread: str = "unique"
+    #: fields the user set: a preset scenario leaves them alone
+    explicit: frozenset[str] = frozenset()
+
     def validate(self) -> None:
         """Check every field.
 
         Raises:
             BenchConfigError: the first field out of range, as one line.
         """
-        if self.scenario not in SCENARIOS:
-            raise BenchConfigError(f"unknown scenario {self.scenario!r}; known: {SCENARIOS}")
+        if self.scenario not in ALL_SCENARIOS:
+            raise BenchConfigError(f"unknown scenario {self.scenario!r}; known: {ALL_SCENARIOS}")
+        if self.spread not in SPREADS:
+            raise BenchConfigError(f"unknown spread {self.spread!r}; known: {SPREADS}")
         for name in ("clients", "workers", "window", "grabs", "count", "processes"):
             if getattr(self, name) < 1:
                 raise BenchConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         for name in ("size", "idle", "server_pid"):
             if getattr(self, name) < 0:
                 raise BenchConfigError(f"{name} must not be negative, got {getattr(self, name)}")
+        if any(pid <= 0 for pid in self.more_pids):
+            raise BenchConfigError("server pids must be positive")
         if self.duration < 0 or self.timeout <= 0:
             raise BenchConfigError("duration must be >= 0 and timeout > 0")
         if not self.function or any(c in self.function for c in "\0\n "):
             raise BenchConfigError("function name must be non-empty, without NUL, space or newline")
-        if not 0 < self.port < 65536:
-            raise BenchConfigError(f"port must be in 1..65535, got {self.port}")
+        for _, port in self.addresses:
+            if not 0 < port < 65536:
+                raise BenchConfigError(f"port must be in 1..65535, got {port}")
         if self.processes > self.clients + self.workers + self.idle:
             raise BenchConfigError("more processes than connections to spread over them")
+
+    def for_scenario(self, name: str) -> BenchConfig:
+        """This run's config for scenario ``name``, its preset sizes applied."""
+        preset = PRESETS.get(name, {})
+
+        def size(field: str) -> int:
+            mine: int = getattr(self, field)
+            return mine if field in self.explicit else preset.get(field, mine)
+
+        return replace(
+            self,
+            scenario=name,
+            clients=size("clients"),
+            workers=size("workers"),
+            window=size("window"),
+        )
+
+    @property
+    def addresses(self) -> tuple[tuple[str, int], ...]:
+        """The servers to load, in order (one unless ``servers`` names several)."""
+        return self.servers or ((self.host, self.port),)
+
+    @property
+    def round_trips(self) -> bool:
+        """Whether the clients wait for each job's WORK_COMPLETE (fg, herd, many)."""
+        return self.scenario in ROUND_TRIPS
 
     @property
     def uses_workers(self) -> bool:

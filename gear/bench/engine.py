@@ -16,6 +16,7 @@ Scenarios:
         outstanding: every job was queued before the drain began).
   fg    workers register and fall asleep, then the round-trip phase.
   herd  fg with ``idle`` more workers on the same function.
+  many  fg with many connections, one job in flight each (a preset: see config).
   echo  ECHO_REQ round trips, no workers.
 """
 
@@ -128,7 +129,16 @@ class PartRun:
             timed_out=self.timed_out,
             failure=tally.failure,
             first_error=tally.first_error,
+            lost=self.losses(),
         )
+
+    def losses(self) -> dict[str, int]:
+        """Servers lost during the run and the jobs lost with each (none here)."""
+        return {}
+
+    def server_counts(self, name: str) -> tuple[int, ...]:
+        """What each server has done so far in phase ``name`` (multi-server runs only)."""
+        return ()
 
     async def _connect(self) -> None:
         cfg = self.config
@@ -136,7 +146,7 @@ class PartRun:
         ptype = {"bg": PacketType.SUBMIT_JOB_BG, "echo": PacketType.ECHO_REQ}.get(
             cfg.scenario, PacketType.SUBMIT_JOB
         )
-        kind = Client if cfg.scenario in ("fg", "herd") else BulkClient
+        kind = Client if cfg.round_trips else BulkClient
         for _ in range(cfg.clients):
             client = kind(self.tally, ptype, self.function, cfg.size, cfg.window, self.seq_base)
             await self._open(loop, client)
@@ -148,27 +158,32 @@ class PartRun:
             await self._open(loop, worker)
             self.workers.append(worker)
 
-    async def _open(self, loop: asyncio.AbstractEventLoop, conn: Client | Worker) -> None:
-        cfg = self.config
+    async def _open(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        conn: Client | Worker,
+        address: tuple[str, int] | None = None,
+    ) -> None:
+        host, port = address or (self.config.host, self.config.port)
         try:
             await asyncio.wait_for(
                 # the protocols have asyncio.Protocol's interface, not its class (see wire)
                 loop.create_connection(
                     lambda: cast(asyncio.Protocol, conn),
-                    cfg.host,
-                    cfg.port,
+                    host,
+                    port,
                     ssl=self.tls,
-                    server_hostname=cfg.host if self.tls is not None else None,
+                    server_hostname=host if self.tls is not None else None,
                 ),
                 max(self.deadline - time.monotonic(), 0.001),
             )
         except (OSError, TimeoutError) as exc:
             why = getattr(exc, "strerror", None) or str(exc) or "timed out"
-            raise ConnectError(f"cannot connect to {cfg.host}:{cfg.port}: {why}") from None
+            raise ConnectError(f"cannot connect to {host}:{port}: {why}") from None
 
     async def _scenario(self, phases: list[Phase]) -> None:
         scenario = self.config.scenario
-        if scenario in ("fg", "herd"):
+        if self.config.round_trips:
             await self._register()
             if self.tally.failure or self.timed_out:
                 self.sync.abort()
@@ -229,13 +244,15 @@ class PartRun:
         stopper = None
         if soft and cfg.duration > 0:
             stopper = loop.call_later(cfg.duration, self._stop_issuing)
-        srv0, all0, gen0 = pid_cpu(cfg.server_pid), machine_cpu(), self_cpu()
+        srv0, all0, gen0 = pid_cpu(cfg.server_pid, *cfg.more_pids), machine_cpu(), self_cpu()
+        per0 = self.server_counts(name)
         tally.t_last = 0
         t0 = time.monotonic_ns()
         start()
         await self._await_phase()
         t1 = time.monotonic_ns() if name == "drain" or not tally.t_last else tally.t_last
-        srv1, all1 = pid_cpu(cfg.server_pid), machine_cpu()
+        srv1, all1 = pid_cpu(cfg.server_pid, *cfg.more_pids), machine_cpu()
+        per1 = self.server_counts(name)
         if stopper is not None:
             stopper.cancel()
         if tally.failure or self.timed_out:
@@ -254,6 +271,7 @@ class PartRun:
             gen_cpu=gen1 - gen0,
             srv_cpu=(srv0, srv1),
             all_cpu=(all0, all1),
+            per_server=tuple(b - a for a, b in zip(per0, per1, strict=True)),
         )
         return phase, go_on
 
@@ -273,11 +291,18 @@ class PartRun:
             tally.waiter = None
 
 
-async def run_part(config: BenchConfig, sync: Sync | None = None, seq_base: int = 0) -> PartResult:
+async def run_part(
+    config: BenchConfig,
+    sync: Sync | None = None,
+    seq_base: int = 0,
+    kind: type[PartRun] = PartRun,
+) -> PartResult:
     """Run ``config``'s scenario with this process's connections.
+
+    ``kind`` is the ``PartRun`` class (``multi.MultiPartRun`` for several servers).
 
     Raises:
         ConnectError: the server could not be reached.
     """
     raise_fd_limit()
-    return await PartRun(config, sync or NoSync(), seq_base).run()
+    return await kind(config, sync or NoSync(), seq_base).run()

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from gear.bench.config import BenchConfig
+from gear.bench.config import PRESETS, BenchConfig
 from gear.bench.results import ScenarioResult
 from gear.bench.stats import Phase
 
@@ -64,6 +64,8 @@ def to_json(result: ScenarioResult) -> dict[str, Any]:
         "n": cfg.count,
         "processes": cfg.processes,
     }
+    if len(cfg.addresses) > 1:
+        out |= {"servers": _names(cfg), "spread": cfg.spread}
     if cfg.uses_workers:
         out |= {"workers": cfg.workers, "grab_pipeline": cfg.grabs}
     if cfg.idle_workers:
@@ -71,6 +73,13 @@ def to_json(result: ScenarioResult) -> dict[str, Any]:
     out["connect_s"] = round(result.connect_s, 3)
     for phase in result.phases:
         out |= phase_json(phase)
+        if phase.per_server:
+            out[f"{phase.name}_per_server"] = [
+                {"server": name, "count": n, "rate": round(rate)}
+                for name, n, rate in zip(
+                    _names(cfg), phase.per_server, phase.server_rates(), strict=True
+                )
+            ]
     if result.latency is not None:
         out["lat_us"] = {k: round(v, 1) for k, v in result.latency.items()}
     out |= result.counters
@@ -80,6 +89,8 @@ def to_json(result: ScenarioResult) -> dict[str, Any]:
             out[f"{counter}_per_job"] = round(per, 3)
     if result.first_error:
         out["first_error"] = result.first_error
+    if result.lost:
+        out["lost"] = result.lost
     if result.failure:
         out["fail"] = result.failure
     out["timed_out"] = result.timed_out
@@ -96,9 +107,11 @@ def notes(result: ScenarioResult) -> str:
     """The remarks column: wake-ups per job, errors, failure."""
     out = []
     cfg = result.config
+    if cfg.scenario in PRESETS:
+        out.append(f"{cfg.clients:,} clients x {cfg.window}, {cfg.workers:,} workers")
     if cfg.idle_workers:
         out.append(f"idle NOOPs/job {_num(result.per_job('noops_idle'), 2)}")
-    elif cfg.scenario in ("fg", "bg"):
+    elif cfg.scenario in ("fg", "bg", "many"):
         out.append(f"NOOPs/job {_num(result.per_job('noops'), 2)}")
     counters = result.counters
     for name in ("failed", "errors", "unexpected"):
@@ -106,6 +119,8 @@ def notes(result: ScenarioResult) -> str:
             out.append(f"{name} {counters[name]}")
     if result.first_error:
         out.append(f"first error: {result.first_error}")
+    for name, jobs in result.lost.items():
+        out.append(f"LOST {name} mid-run: {jobs:,} jobs lost with it")
     if result.timed_out:
         out.append("TIMED OUT")
     if result.failure:
@@ -131,9 +146,26 @@ def rows(result: ScenarioResult) -> list[list[str]]:
             notes(result) if i == len(result.phases) - 1 else "",
         ]
         out.append(cells)
+        out += _server_rows(result.config, phase)
     if not out:
         out.append([result.config.scenario, "-", *["-"] * 9, notes(result)])
     return out
+
+
+def _names(config: BenchConfig) -> list[str]:
+    return [f"{host}:{port}" for host, port in config.addresses]
+
+
+def _server_rows(config: BenchConfig, phase: Phase) -> list[list[str]]:
+    """One row per server under a multi-server phase: its count and rate."""
+    if not phase.per_server:
+        return []
+    return [
+        ["", f"  {name}", _num(n), "", _num(rate), *[""] * 7]
+        for name, n, rate in zip(
+            _names(config), phase.per_server, phase.server_rates(), strict=True
+        )
+    ]
 
 
 def format_table(results: Sequence[ScenarioResult]) -> str:

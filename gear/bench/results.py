@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gear.bench.config import BenchConfig
 from gear.bench.stats import Phase, latency_summary, merge_phases
@@ -53,6 +53,8 @@ class PartResult:
     failure: str = ""
     #: text of the first ERROR packet it got
     first_error: str = ""
+    #: servers lost mid-run (``host:port``) and the jobs lost with each
+    lost: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -75,12 +77,14 @@ class ScenarioResult:
     failure: str
     #: text of the first ERROR packet
     first_error: str
+    #: servers lost mid-run (``host:port``) and the jobs lost with each
+    lost: dict[str, int] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
-        """No failure, no timeout, no ERROR packet, nothing unexpected."""
+        """No failure, no timeout, no ERROR packet, nothing unexpected, no server lost."""
         c = self.counters
-        return not (self.failure or self.timed_out or c["errors"] or c["unexpected"])
+        return not (self.failure or self.timed_out or c["errors"] or c["unexpected"] or self.lost)
 
     @property
     def jobs(self) -> int:
@@ -123,4 +127,13 @@ def merge_parts(config: BenchConfig, parts: Sequence[PartResult]) -> ScenarioRes
         timed_out=any(p.timed_out for p in parts),
         failure=next((p.failure for p in parts if p.failure), ""),
         first_error=next((p.first_error for p in parts if p.first_error), ""),
+        lost=_merge_losses(parts),
     )
+
+
+def _merge_losses(parts: Sequence[PartResult]) -> dict[str, int]:
+    lost: dict[str, int] = {}
+    for part in parts:
+        for name, jobs in part.lost.items():
+            lost[name] = lost.get(name, 0) + jobs
+    return lost

@@ -22,7 +22,8 @@ from multiprocessing.connection import Connection, wait
 from typing import Any, TypeVar
 
 from gear.bench.config import BenchConfig, BenchError, split
-from gear.bench.engine import run_part
+from gear.bench.engine import PartRun, run_part
+from gear.bench.multi import MultiPartRun
 from gear.bench.results import PartResult, ScenarioResult, merge_parts
 from gear.bench.spawn import SpawnedServer
 from gear.errors import ConnectError
@@ -52,8 +53,13 @@ def run_scenario(config: BenchConfig) -> ScenarioResult:
     """
     config.validate()
     if config.processes == 1:
-        return merge_parts(config, [run_loop(run_part(config))])
+        return merge_parts(config, [run_loop(run_part(config, kind=part_kind(config)))])
     return merge_parts(config, _run_processes(config))
+
+
+def part_kind(config: BenchConfig) -> type[PartRun]:
+    """The engine for ``config``: one server, or several (``multi``)."""
+    return MultiPartRun if len(config.addresses) > 1 else PartRun
 
 
 class BarrierSync:
@@ -79,7 +85,7 @@ class BarrierSync:
 def _child(config: BenchConfig, barrier: Any, seq_base: int, conn: Connection) -> None:
     sync = BarrierSync(barrier, config.timeout)
     try:
-        result: PartResult | str = run_loop(run_part(config, sync, seq_base))
+        result: PartResult | str = run_loop(run_part(config, sync, seq_base, part_kind(config)))
     except ConnectError as exc:
         barrier.abort()
         result = f"connect:{exc}"
@@ -157,17 +163,17 @@ def run_benchmark(
         BenchError: the spawned server did not start, or a generator process died.
     """
     for name in scenarios:
-        replace(config, scenario=name).validate()
+        config.for_scenario(name).validate()
     results: list[ScenarioResult] = []
     with contextlib.ExitStack() as stack:
         if spawn:
             server = stack.enter_context(SpawnedServer())
             config = replace(config, host="127.0.0.1", port=server.port, server_pid=server.pid)
         for name in scenarios:
-            result = run_scenario(replace(config, scenario=name))
+            result = run_scenario(config.for_scenario(name))
             results.append(result)
             if on_result is not None:
                 on_result(result)
-            if result.failure or result.timed_out:
+            if result.failure or result.timed_out or result.lost:
                 break
     return results

@@ -115,6 +115,13 @@ class Phase:
     srv_cpu: tuple[float, float] = (-1.0, -1.0)
     #: busy CPU seconds of the whole machine at the start and the end (-1: unknown)
     all_cpu: tuple[float, float] = (-1.0, -1.0)
+    #: of ``count``, what each server did, in the order of the run's servers
+    #: (multi-server runs only; () otherwise)
+    per_server: tuple[int, ...] = ()
+
+    def server_rates(self) -> list[float]:
+        """Jobs (or echoes) per second of each server (see ``per_server``)."""
+        return [n / self.seconds for n in self.per_server]
 
     @property
     def seconds(self) -> float:
@@ -170,6 +177,7 @@ def merge_phases(phases: Sequence[Phase]) -> Phase:
         gen_cpu=sum(p.gen_cpu for p in phases),
         srv_cpu=_span([p.srv_cpu for p in phases]),
         all_cpu=_span([p.all_cpu for p in phases]),
+        per_server=tuple(sum(n) for n in zip(*(p.per_server for p in phases), strict=True)),
     )
 
 
@@ -179,19 +187,20 @@ def self_cpu() -> float:
     return ru.ru_utime + ru.ru_stime
 
 
-def pid_cpu(pid: int) -> float:
-    """CPU seconds of process ``pid``, all threads, or -1 when unknown."""
-    if pid <= 0:
+def pid_cpu(*pids: int) -> float:
+    """CPU seconds of processes ``pids`` together, all threads, or -1 when any is unknown."""
+    if not pids or any(pid <= 0 for pid in pids):
         return -1.0
-    task_dir = f"/proc/{pid}/task"
+    total = 0
     try:
-        total = 0
-        for tid in os.listdir(task_dir):
-            with open(f"{task_dir}/{tid}/schedstat") as fh:
-                total += int(fh.read().split()[0])
-        return total / 1e9
+        for pid in pids:
+            task_dir = f"/proc/{pid}/task"
+            for tid in os.listdir(task_dir):
+                with open(f"{task_dir}/{tid}/schedstat") as fh:
+                    total += int(fh.read().split()[0])
     except (OSError, ValueError, IndexError):
         return -1.0
+    return total / 1e9
 
 
 def machine_cpu() -> float:

@@ -17,6 +17,8 @@ number and one line saying how many jobs were submitted and answered.
 Writes never raise (``_OrderedOutput.emit``), so no job task dies of a
 broken pipe, and stdin is read on a daemon thread (``StdinReader``) so an
 exit never waits for the next line typed.
+A server lost mid-run gets one stderr line at the end: how many jobs were in
+flight on it, re-submitted or failed.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from gear.client import AsyncClient, Priority
+from gear.client import AsyncClient, Priority, ServerLoss
 from gear.client.servers import ServerAddress
 from gear.errors import (
     ConnectError,
@@ -380,9 +382,22 @@ async def run_submit(config: SubmitConfig) -> int:
         submitter = _Submitter(config, client)
         with _signals_stop(submitter):
             code = await submitter.run()
+        losses = list(client.losses.values())
     if submitter.stopped == EXIT_STDOUT_CLOSED:
         discard_stdout()
-    elif submitter.stopped is not None:
+        return code
+    for loss in losses:
+        submitter.output.emit(config.stderr, loss_line(loss).encode())
+    if submitter.stopped is not None:
         note = f"gear submit: {submitter.interrupted()}\n".encode()
         submitter.output.emit(config.stderr, note)
     return code
+
+
+def loss_line(loss: ServerLoss) -> str:
+    """One stderr line about a server lost mid-run and its jobs."""
+    times = "" if loss.connections == 1 else f" ({loss.connections} times)"
+    return (
+        f"gear submit: lost {loss.server} mid-run{times}: {loss.jobs} jobs in flight there, "
+        f"{loss.resubmitted} re-submitted to another server, {loss.failed} failed\n"
+    )

@@ -13,6 +13,7 @@ from gear.client.events import (
     JobStatus,
     JobUpdate,
     JobWarning,
+    ServerLoss,
 )
 from gear.client.job import Job
 from gear.client.servers import ServerAddress, parse_servers, resolve_servers
@@ -36,6 +37,7 @@ __all__ = [
     "JobWarning",
     "Priority",
     "ServerAddress",
+    "ServerLoss",
     "Worker",
     "WorkerJob",
     "parse_servers",

@@ -124,6 +124,8 @@ class Transport:
         self._on_closed = on_closed
         self._closed = False
         self._pump_task: asyncio.Task[None] | None = None
+        #: whether a flush is scheduled for the end of this loop iteration
+        self._flush_due = False
 
     @classmethod
     async def open(
@@ -171,7 +173,7 @@ class Transport:
             flow.close()
             raise ConnectError(f"connection to {self.address} is closed")
         self.conn.start(flow, sink)
-        self._flush()
+        self._flush_soon()
 
     async def request(self, flow: Flow[T]) -> T:
         """Run ``flow`` and return its result."""
@@ -185,7 +187,7 @@ class Transport:
         if self._closed:
             return False
         self.conn.send(packet)
-        self._flush()
+        self._flush_soon()
         return True
 
     async def drain(self) -> None:
@@ -195,7 +197,8 @@ class Transport:
                 await self._writer.drain()
 
     async def close(self) -> None:
-        """Close the connection; flows still running get ConnectError."""
+        """Send what is queued, close; flows still running get ConnectError."""
+        self._flush()
         self._lost(ConnectError(f"connection to {self.address} closed"))
         task = self._pump_task
         if task is not None and task is not asyncio.current_task():
@@ -205,7 +208,19 @@ class Transport:
         with contextlib.suppress(OSError):
             await self._writer.wait_closed()
 
+    def _flush_soon(self) -> None:
+        """Write what the flows queued once this loop iteration is over.
+
+        Everything started or sent in one iteration (a burst of submits, a
+        worker's WORK_COMPLETE and its next GRAB_JOB) leaves in one write:
+        one system call, not one per packet.
+        """
+        if not self._flush_due:
+            self._flush_due = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
     def _flush(self) -> None:
+        self._flush_due = False
         data = self.conn.data_to_send()
         if data and not self._closed:
             self._writer.write(data)

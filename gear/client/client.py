@@ -9,7 +9,14 @@ tried when nothing else works, so one server coming back is noticed by the
 next submit.  A connection lost before JOB_CREATED always moves the job to
 the next server; a foreground job lost after it is re-submitted too
 (``failover=True``), so its worker may run it twice — the usual Gearman
-at-least-once contract.
+at-least-once contract.  ``losses`` counts, per server, the connections
+that broke and the jobs that were in flight on them: re-submitted or failed.
+
+The usual path costs no task and no list: a job whose first-choice server
+is connected starts on it at once (``_start_now``); only a job that must
+open a connection, or move on, runs ``_launch`` as a task.  Its packet
+leaves in the transport's next write, with everything else submitted in the
+same loop iteration.
 
 Sinks are called from inside a connection's read loop, so anything that
 needs awaiting (re-submits) is scheduled as a task, never run inline.
@@ -33,7 +40,7 @@ from gear.protocol.constants import Priority
 
 from ._flows import echo_flow, option_flow, status_flow, status_unique_flow, submit_flow
 from ._transport import Backoff, Transport, _FutureSink
-from .events import JobCreated, JobInfo, JobOutcome
+from .events import JobCreated, JobInfo, JobOutcome, ServerLoss
 from .job import DataCallback, Job, StatusCallback
 from .servers import ServerAddress, ServerSpec, resolve_servers
 
@@ -125,6 +132,8 @@ class AsyncClient:
         #: re-submit lost foreground jobs on another server
         self.failover = failover
         self._slots = [_Slot(a, Backoff(maximum=backoff_max)) for a in self.servers]
+        #: servers lost while in use (``host:port``), and what was lost with each
+        self.losses: dict[str, ServerLoss] = {}
         self._rr = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
@@ -263,7 +272,10 @@ class AsyncClient:
             on_warning=on_warning,
             on_status=on_status,
         )
-        self._spawn(self._launch(job, frozenset()))
+        key = job.unique if job.unique not in (b"", b"-") else b""
+        first = self._first_choice(key)
+        if not self._start_now(job, first):
+            self._spawn(self._launch(job, first))
         try:
             await asyncio.wait_for(job.created(), timeout)
         except TimeoutError:
@@ -338,12 +350,21 @@ class AsyncClient:
             return [i for i, s in enumerate(self._slots) if s.address == wanted] or [
                 self._add_slot(wanted)
             ]
+        return self._order_from(self._first_choice(key))
+
+    def _first_choice(self, key: bytes) -> int:
+        """The server a job with unique ``key`` goes to: CRC32 of it, or round-robin."""
         n = len(self._slots)
+        if n == 1:
+            return 0
         if key:
-            start = zlib.crc32(key) % n
-        else:
-            start = self._rr % n
-            self._rr += 1
+            return zlib.crc32(key) % n
+        self._rr += 1
+        return (self._rr - 1) % n
+
+    def _order_from(self, start: int) -> list[int]:
+        """Every server from ``start`` on, those that failed recently last."""
+        n = len(self._slots)
         order = [(start + i) % n for i in range(n)]
         now = asyncio.get_running_loop().time()
         return sorted(order, key=lambda i: not self._slots[i].backoff.ready(now))
@@ -385,23 +406,50 @@ class AsyncClient:
                 slot.transport = None
                 if not self._closed:
                     slot.backoff.failed(asyncio.get_running_loop().time())
+                    self._loss(slot.address).connections += 1
                     log.info("%s", exc)
 
-    async def _launch(self, job: Job, skip: frozenset[int], cause: str = "") -> None:
-        """Submit ``job`` to the first server (not in ``skip``) that takes it."""
+    def _loss(self, address: ServerAddress) -> ServerLoss:
+        name = str(address)
+        loss = self.losses.get(name)
+        if loss is None:
+            loss = self.losses[name] = ServerLoss(name)
+        return loss
+
+    def _start_now(self, job: Job, index: int) -> bool:
+        """Start ``job`` on server ``index`` if it is connected; whether it was."""
+        transport = self._slots[index].transport
+        if transport is None or transport.closed or self._closed:
+            return False
+        job.attempts += 1
+        transport.start(
+            submit_flow(job.packet(), job.background), _JobSink(self, job, index, transport)
+        )
+        return True
+
+    async def _launch(
+        self, job: Job, first: int, lost_on: int | None = None, cause: str = ""
+    ) -> None:
+        """Submit ``job`` to the first server from ``first`` on that takes it.
+
+        ``lost_on``: the server the job was lost with (it is not tried again).
+        """
         errors: list[str] = [cause] if cause else []
-        for index in self._order(job.unique if job.unique not in (b"", b"-") else b""):
-            if index in skip:
+        for index in self._order_from(first):
+            if index == lost_on:
                 continue
             try:
-                transport = await self._connect(index)
-                job.attempts += 1
-                sink = _JobSink(self, job, index, transport)
-                transport.start(submit_flow(job.packet(), job.background), sink)
+                await self._connect(index)
+                if not self._start_now(job, index):
+                    raise ConnectError(f"connection to {self._slots[index].address} is closed")
             except ConnectError as exc:
                 errors.append(str(exc))
                 continue
+            if lost_on is not None:
+                self._loss(self._slots[lost_on].address).resubmitted += 1
             return
+        if lost_on is not None:
+            self._loss(self._slots[lost_on].address).failed += 1
         reason = "; ".join(errors)
         job._failed(ServerUnavailable(f"no server could take job {job.function}: {reason}"))
 
@@ -409,12 +457,16 @@ class AsyncClient:
         created = job.handle is not None
         if not isinstance(exc, ConnectError) or self._closed:
             job._failed(exc)
-        elif created and (job.background or not self.failover):
+            return
+        loss = self._loss(self._slots[index].address)
+        loss.jobs += 1
+        if created and (job.background or not self.failover):
+            loss.failed += 1
             job._failed(exc)
         else:
             log.info("job %s lost on %s, trying another server", job.function, exc)
             job._reset()
-            self._spawn(self._launch(job, frozenset({index}), str(exc)))
+            self._spawn(self._launch(job, (index + 1) % len(self._slots), index, str(exc)))
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)

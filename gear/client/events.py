@@ -105,3 +105,26 @@ class JobInfo:
     clients: int | None = None
     #: the server that answered, as ``host:port``
     server: str | None = None
+
+
+@dataclass(slots=True)
+class ServerLoss:
+    """What a client lost with one server (see ``AsyncClient.losses``).
+
+    ``jobs`` counts the jobs in flight on the server's connection when it
+    broke: submitted and not yet acknowledged, or foreground and not yet
+    finished.  Each was then either re-submitted to another server or
+    failed.  A background job the server had acknowledged is not counted:
+    it is the server's from then on (keep it with ``gear serve --store``).
+    """
+
+    #: the server, as ``host:port``
+    server: str
+    #: times its connection broke while the client was open
+    connections: int = 0
+    #: jobs in flight there when it broke
+    jobs: int = 0
+    #: of those, re-submitted to another server (``failover``, or not yet acknowledged)
+    resubmitted: int = 0
+    #: of those, failed: no failover for them, or no other server took them
+    failed: int = 0

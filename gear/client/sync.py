@@ -19,7 +19,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 from gear._closing import Blocking
 
 from .client import AsyncClient
-from .events import JobStatus, JobUpdate
+from .events import JobStatus, JobUpdate, ServerLoss
 from .job import Job
 from .servers import ServerAddress, ServerSpec
 from .worker import AsyncWorker, Handler
@@ -121,6 +121,11 @@ class Client(Blocking):
 
     async def _aclose(self) -> None:
         await self.async_client.close()
+
+    @property
+    def losses(self) -> dict[str, ServerLoss]:
+        """Servers lost while in use and the jobs lost with each (``AsyncClient.losses``)."""
+        return self.async_client.losses
 
     #: run a foreground job; see ``AsyncClient.submit``
     submit = _blocking(AsyncClient.submit)

@@ -37,7 +37,13 @@ def json_lines(out: str) -> dict[str, dict[str, Any]]:
 def check_sane(d: dict[str, Any]) -> None:
     assert d["tool"] == "gear bench" and d["timed_out"] is False and "fail" not in d
     assert d["errors"] == d["unexpected"] == d["failed"] == 0
-    phases = {"bg": ["submit", "drain"], "fg": ["rt"], "herd": ["rt"], "echo": ["echo"]}
+    phases = {
+        "bg": ["submit", "drain"],
+        "fg": ["rt"],
+        "herd": ["rt"],
+        "many": ["rt"],
+        "echo": ["echo"],
+    }
     for phase in phases[d["scenario"]]:
         assert d[f"{phase}_count"] == 200
         assert d[f"{phase}_rate"] > 0 and d[f"{phase}_s"] > 0
@@ -75,6 +81,48 @@ def test_server_option_prints_a_table(served: ServerProcess) -> None:
     assert lines[1].split()[:5] == ["scenario", "phase", "count", "seconds", "rate/s"]
     assert [line.split()[0] for line in lines[2:]] == ["fg", "bg", "drain"]
     assert lines[2].split()[1:3] == ["rt", "200"]
+
+
+@pytest.fixture(scope="module")
+def served2() -> Iterator[ServerProcess]:
+    srv = start_gear_process()
+    yield srv
+    srv.stop()
+
+
+def test_many_connections_scenario(served: ServerProcess) -> None:
+    out = gear_bench("-s", served.address, "--json", "many", *TINY, "-c", "300", "-k", "20")
+    assert out.returncode == 0, out.stderr
+    d = json_lines(out.stdout)["many"]
+    check_sane(d)
+    assert (d["clients"], d["window"], d["workers"]) == (300, 4, 20)  # what was given wins
+
+
+def test_several_servers_report_each_one(served: ServerProcess, served2: ServerProcess) -> None:
+    args = ["-s", served.address, "-s", served2.address, "fg", "bg", *TINY]
+    out = gear_bench("--json", *args)
+    assert out.returncode == 0, out.stderr
+    got = json_lines(out.stdout)
+    for d in got.values():
+        check_sane(d)
+        assert d["servers"] == [served.address, served2.address]
+    for key in ("rt_per_server", "submit_per_server", "drain_per_server"):
+        rows = got["fg" if key.startswith("rt") else "bg"][key]
+        assert [r["server"] for r in rows] == [served.address, served2.address]
+        assert sum(r["count"] for r in rows) == 200
+    table = gear_bench(*args).stdout.splitlines()
+    assert table[0].startswith(f"gear bench: {served.address} + {served2.address}, 2 clients")
+    assert [line.split()[0] for line in table[2:]] == [
+        "fg",
+        served.address,
+        served2.address,
+        "bg",
+        served.address,
+        served2.address,
+        "drain",
+        served.address,
+        served2.address,
+    ]
 
 
 def test_processes_merge_into_one_result(served: ServerProcess) -> None:

@@ -70,3 +70,26 @@ def test_split_gives_no_jobs_to_a_part_without_clients() -> None:
 
 def test_split_drops_idle_workers_outside_herd() -> None:
     assert all(p.idle == 0 for p in split(BenchConfig(scenario="fg", processes=2)))
+
+
+def test_validate_rejects_an_unknown_spread_and_bad_ports_of_any_server() -> None:
+    with pytest.raises(BenchConfigError, match="spread"):
+        BenchConfig(spread="random").validate()
+    with pytest.raises(BenchConfigError, match="port"):
+        BenchConfig(servers=(("127.0.0.1", 4730), ("127.0.0.1", 0))).validate()
+
+
+def test_addresses_are_the_servers_or_host_and_port() -> None:
+    assert BenchConfig(host="h", port=1).addresses == (("h", 1),)
+    two = (("a", 1), ("b", 2))
+    assert BenchConfig(host="a", port=1, servers=two).addresses == two
+
+
+def test_many_is_fg_at_1000_clients_unless_the_user_set_the_sizes() -> None:
+    many = BenchConfig().for_scenario("many")
+    assert (many.scenario, many.clients, many.window, many.workers) == ("many", 1000, 1, 100)
+    assert many.round_trips and many.uses_workers and many.idle_workers == 0
+    mine = BenchConfig(clients=50, explicit=frozenset({"clients"})).for_scenario("many")
+    assert (mine.clients, mine.window, mine.workers) == (50, 1, 100)
+    fg = BenchConfig(clients=7).for_scenario("fg")
+    assert (fg.scenario, fg.clients, fg.window) == ("fg", 7, 16)

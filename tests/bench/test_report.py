@@ -136,3 +136,38 @@ def test_header_line() -> None:
     assert format_header(BenchConfig(), "asyncio", "spawned gear serve").startswith(
         "gear bench: spawned gear serve,"
     )
+
+
+def two_server_result(lost: dict[str, int] | None = None) -> ScenarioResult:
+    config = BenchConfig(scenario="fg", servers=(("127.0.0.1", 4731), ("127.0.0.1", 4732)))
+    a = Phase(name="rt", count=300, t0=0, t1=S, gen_cpu=0.1, per_server=(100, 200))
+    b = Phase(name="rt", count=30, t0=0, t1=S, gen_cpu=0.1, per_server=(10, 20))
+    parts = [part(a, c={"completed": 300}), replace(part(b), lost=lost or {})]
+    return merge_parts(config, parts)
+
+
+def test_several_servers_get_a_row_each_and_their_rates_in_json() -> None:
+    r = two_server_result()
+    lines = format_table([r]).splitlines()
+    assert lines[1].split()[:5] == ["fg", "rt", "330", "1.000", "330"]
+    assert lines[2].split() == ["127.0.0.1:4731", "110", "110"]
+    assert lines[3].split() == ["127.0.0.1:4732", "220", "220"]
+    d = to_json(r)
+    assert d["servers"] == ["127.0.0.1:4731", "127.0.0.1:4732"] and d["spread"] == "unique"
+    assert d["rt_per_server"] == [
+        {"server": "127.0.0.1:4731", "count": 110, "rate": 110},
+        {"server": "127.0.0.1:4732", "count": 220, "rate": 220},
+    ]
+    assert r.ok and "lost" not in d
+
+
+def test_a_lost_server_is_named_with_its_jobs_and_the_run_is_not_ok() -> None:
+    r = two_server_result(lost={"127.0.0.1:4732": 16})
+    assert not r.ok and r.lost == {"127.0.0.1:4732": 16}
+    assert "LOST 127.0.0.1:4732 mid-run: 16 jobs lost with it" in notes(r)
+    assert to_json(r)["lost"] == {"127.0.0.1:4732": 16}
+
+
+def test_many_notes_its_size() -> None:
+    many = merge_parts(BenchConfig().for_scenario("many"), [part(rt(10))])
+    assert notes(many).startswith("1,000 clients x 1, 100 workers")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from gear.bench.stats import (
@@ -9,6 +11,7 @@ from gear.bench.stats import (
     latency_summary,
     merge_phases,
     percentile,
+    pid_cpu,
     weighted_percentiles,
 )
 
@@ -91,8 +94,25 @@ def test_merge_phases_sums_counts_and_spans_times() -> None:
     assert m.all_cpu == (-1.0, -1.0)
 
 
+def test_merge_phases_sums_per_server_counts() -> None:
+    a = phase(count=30, per_server=(10, 20))
+    b = phase(count=7, per_server=(4, 3))
+    m = merge_phases([a, b])
+    assert m.per_server == (14, 23)
+    assert m.server_rates() == [14 / m.seconds, 23 / m.seconds]
+    assert merge_phases([phase(), phase()]).per_server == ()
+
+
 def test_merge_phases_rejects_mixed_or_none() -> None:
     with pytest.raises(ValueError):
         merge_phases([])
     with pytest.raises(ValueError):
         merge_phases([phase(), phase(name="echo")])
+
+
+def test_pid_cpu_sums_processes_and_knows_when_it_cannot() -> None:
+    me = os.getpid()
+    one = pid_cpu(me)
+    assert one > 0
+    assert pid_cpu(me, me) >= 2 * one
+    assert pid_cpu() == pid_cpu(0) == pid_cpu(me, -1) == -1.0
