@@ -10,7 +10,7 @@ as a single ``call_later`` handle.  uvloop is used when it is installed.
 Shutdown: SIGTERM/SIGINT stop listening, write what is pending and return
 at once; SIGUSR1 or admin ``shutdown graceful`` stop listening and return
 when no job is running.  SIGHUP runs ``handle_sighup`` (reopen the log
-file).  ``--metrics`` and ``--http`` listeners (``gear.server.httpd``) run in
+file, reload the ACL).  ``--metrics`` and ``--http`` listeners (``gear.server.httpd``) run in
 the same loop; systemd hears READY=1 once everything listens.
 """
 
@@ -34,7 +34,7 @@ from gear.protocol.constants import PacketType
 from gear.protocol.framing import AdminLine, Decoder, EchoReplies
 from gear.protocol.packets import Frame, response
 from gear.server import limits, logs, systemd
-from gear.server.acl import Access, AclError, Identity
+from gear.server.acl import Access, AclError, Identity, is_loopback
 from gear.server.admin import AdminCommands, ServerInfo
 from gear.server.broker import Broker, BrokerConfig
 from gear.server.config import ConfigError, ServerConfig, StaleBuildError
@@ -460,7 +460,11 @@ def _announce(server: Server) -> None:
         "started (%s), handles %s", build.describe(), server.broker.config.handle_prefix.decode()
     )
     tls = "TLS" if server.tls is not None else "plain TCP (no --tls-cert)"
-    log.warning("%s; %s", tls, server.access.describe())
+    # a warning only where it matters: a network address without TLS or without an ACL
+    exposed = not all(is_loopback(h) for h, _ in server.addresses)
+    open_door = server.tls is None or server.access.path is None
+    level = logging.WARNING if exposed and open_door else logging.INFO
+    log.log(level, "%s; %s", tls, server.access.describe())
 
 
 def _tune_gc() -> None:
