@@ -234,8 +234,23 @@ class Broker:
         s.out.clear()
 
     def handle_packet(self, s: Session, packet: Frame) -> None:
-        """Act on one request packet from a session."""
-        self.handlers[packet[0]](s, packet)
+        """Act on one request packet from a session.
+
+        The per-job packets are dispatched by direct calls: compiled, those
+        are C calls, where a call through ``handlers`` (a bound method in a
+        list) goes through the method's Python-level entry point.
+        """
+        ptype = packet[0]
+        if ptype == PT.GRAB_JOB:
+            self._grab(s, packet)
+        elif ptype == PT.WORK_COMPLETE:
+            self._work_end(s, packet)
+        elif ptype == PT.SUBMIT_JOB or ptype == PT.SUBMIT_JOB_BG:
+            self._submit(s, packet)
+        elif ptype == PT.PRE_SLEEP:
+            self._pre_sleep(s, packet)
+        else:
+            self.handlers[ptype](s, packet)
 
     def _not_expected(self, s: Session, packet: Frame) -> None:
         self.outbox.error(s, ErrorCode.INVALID_COMMAND, "Command not expected")

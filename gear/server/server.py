@@ -53,6 +53,9 @@ MEMORY_POLL_SECONDS: Final = 1.0
 
 #: how often unanswered NOOPs are taken back (``Broker.expire_wakeups``)
 WAKEUP_TICK_SECONDS: Final = 0.5
+#: connections a loop turn answers at once (``GearProtocol.data_received``);
+#: past that the turn is a busy one and the rest wait for its ``flush``
+ANSWER_AT_ONCE: Final = 8
 
 
 def default_handle_prefix() -> bytes:
@@ -79,7 +82,7 @@ class GearProtocol:
     attribute reads are field loads instead of dictionary look-ups.
     """
 
-    __slots__ = ("admin", "broker", "decoder", "server", "session", "transport")
+    __slots__ = ("admin", "broker", "decoder", "server", "session", "transport", "write")
 
     def __init__(self, server: Server) -> None:
         self.server = server
@@ -88,9 +91,11 @@ class GearProtocol:
         self.decoder = Decoder(max_packet_size=server.config.max_packet_size)
         self.session: Session | None = None
         self.transport: asyncio.Transport | None = None
+        self.write: Callable[[bytes], None] = _not_connected
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
+        self.write = transport.write  # type: ignore[attr-defined]  # a bound method: no look-up per write
         server = self.server
         config = server.config
         sock = transport.get_extra_info("socket")
@@ -113,20 +118,19 @@ class GearProtocol:
             return
         decoder = self.decoder
         decoder.feed(data)
-        handlers = self.broker.handlers
+        broker = self.broker
         try:
             while True:
                 events, error = decoder.read_events()
                 for event in events:
                     cls = event.__class__
                     if cls is EchoReplies:
-                        self.broker.send(session, cast(EchoReplies, event).data)
+                        broker.send(session, cast(EchoReplies, event).data)
                     elif cls is AdminLine:
                         line = cast(AdminLine, event).line
-                        self.broker.send(session, self.admin.run(session, line))
+                        broker.send(session, self.admin.run(session, line))
                     else:
-                        frame = cast(Frame, event)
-                        handlers[frame[0]](session, frame)
+                        broker.handle_packet(session, cast(Frame, event))
                 if error is None:
                     break
                 self._protocol_error(session, error)
@@ -136,14 +140,24 @@ class GearProtocol:
             log.exception("internal error on connection from %s; closing it", session.peer)
             self.broker.send(session, _error("SERVER_ERROR", "internal error, see server log"))
             session.closing = True
-        # Flush once the loop has run every ready I/O callback: replies that
-        # several connections' input produced for one peer (a worker's NOOPs,
-        # a client's JOB_CREATEDs) go out in one write; write syscalls were
-        # half the server's time under load (py-spy).
+        # The replies to this peer's own requests go out now, while the loop
+        # turn is a quiet one: a worker waiting for its JOB_ASSIGN is idle
+        # until it comes (fg and bg_drain doubled).  A client waiting for
+        # results, and everyone once a turn has served ANSWER_AT_ONCE
+        # connections, get theirs at the flush once the loop has run every
+        # ready I/O callback: replies that several connections' input
+        # produced for one peer (a client's JOB_CREATEDs and WORK_COMPLETEs,
+        # a worker's NOOPs) then go out in one write.
+        out = session.out
         server = self.server
+        server.batch_reads += 1
+        if out and server.batch_reads <= ANSWER_AT_ONCE and not session.waiting:
+            if not session.closing:
+                self.write(out[0] if len(out) == 1 else b"".join(out))
+                out.clear()
         if not server.flush_pending:
             server.flush_pending = True
-            server.loop.call_soon(server.flush)
+            server.call_soon(server.flush)
 
     def _protocol_error(self, session: Session, exc: RemoteProtocolError) -> None:
         log.info("protocol error from %s: %s", session.peer, exc)
@@ -175,6 +189,10 @@ class GearProtocol:
             self.session.io = None
             self.broker.disconnect(self.session)
             self.server.flush()
+
+
+def _not_connected(data: bytes) -> None:
+    raise RuntimeError("write before connection_made")
 
 
 def _error(code: str, text: str) -> bytes:
@@ -242,7 +260,11 @@ class Server:
         self._clock = clock
         #: a flush is scheduled for the end of this loop iteration
         self.flush_pending = False
+        #: connections served since the last flush (``ANSWER_AT_ONCE``)
+        self.batch_reads = 0
         self._loop: asyncio.AbstractEventLoop | None = None
+        #: the loop's ``call_soon``, looked up once (``start``)
+        self.call_soon: Callable[..., object] = _no_loop
         #: garbage collection policy (polled by a slow timer); freezing is
         #: for a process the server owns (``run`` sets ``own_process``)
         self.memory = MemoryReleaser(freeze=own_process)
@@ -254,6 +276,7 @@ class Server:
     async def start(self) -> None:
         """Bind every listen address; ``port`` 0 picks one free port for all."""
         self._loop = asyncio.get_running_loop()
+        self.call_soon = self._loop.call_soon
         store = self.broker.store
         await store.open(self.flush)
         for record in await store.load():
@@ -373,6 +396,7 @@ class Server:
     def flush(self) -> None:
         """Write every session's pending bytes, then re-arm the timer."""
         self.flush_pending = False
+        self.batch_reads = 0
         broker = self.broker
         dirty = broker.dirty
         if dirty:
@@ -406,6 +430,10 @@ class Server:
         self._timer_at = None
         self.broker.on_timer()
         self.flush()
+
+
+def _no_loop(*args: object) -> object:
+    raise RuntimeError("start() first")
 
 
 def handle_sighup(server: Server) -> None:

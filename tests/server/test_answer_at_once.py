@@ -1,0 +1,71 @@
+"""When the server writes: at once to the peer that asked, or at the end of the loop turn.
+
+Strategy: a real ``Server`` (started on port 0, never run) is fed through
+its own protocol factory with ``FakeTransport``s that record every write, as
+in the hardening state machine.  The loop is not run, so what a transport
+holds before the test calls ``server.flush()`` is what ``data_received``
+wrote at once; the rest waits for the flush the loop would run at the end
+of the turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+
+from gear.protocol import PacketType as P
+from gear.protocol import request
+from gear.server import ServerConfig
+from gear.server.server import ANSWER_AT_ONCE, Server
+from tests.hardening.stateful import Conn
+
+
+@pytest.fixture
+def server() -> Iterator[Server]:
+    loop = asyncio.new_event_loop()
+    srv = Server(ServerConfig(port=0))
+    loop.run_until_complete(srv.start())
+    yield srv
+    srv.request_shutdown(False)
+    loop.run_until_complete(srv.serve_forever())
+    loop.close()
+
+
+def types(conn: Conn) -> list[P]:
+    return [P(p.type) for p in conn.new_packets()]
+
+
+def test_a_worker_gets_its_job_before_the_turn_ends(server: Server) -> None:
+    client, worker = Conn(server, 1), Conn(server, 2)
+    worker.feed(request(P.CAN_DO, b"f") + request(P.GRAB_JOB))
+    assert types(worker) == [P.NO_JOB]
+    server.flush()
+    client.feed(request(P.SUBMIT_JOB_BG, b"f", b"", b"x"))
+    server.flush()
+    worker.feed(request(P.GRAB_JOB))
+    assert types(worker) == [P.JOB_ASSIGN]
+
+
+def test_a_client_waiting_for_results_gets_its_replies_in_one_write(server: Server) -> None:
+    client, worker = Conn(server, 1), Conn(server, 2)
+    worker.feed(request(P.CAN_DO, b"f") + request(P.GRAB_JOB))
+    server.flush()
+    client.feed(request(P.SUBMIT_JOB, b"f", b"", b"x"))
+    assert client.transport.out == b"", "JOB_CREATED waits for the end of the turn"
+    server.flush()
+    assert types(client) == [P.JOB_CREATED]
+
+
+def test_a_busy_turn_leaves_the_rest_to_the_flush(server: Server) -> None:
+    conns = [Conn(server, n) for n in range(ANSWER_AT_ONCE + 2)]
+    server.flush()
+    for conn in conns:
+        conn.feed(request(P.ECHO_REQ, b"ping"))
+    answered = [bool(conn.transport.out) for conn in conns]
+    assert answered == [True] * ANSWER_AT_ONCE + [False, False]
+    server.flush()
+    assert all(types(conn) == [P.ECHO_RES] for conn in conns)
+    conns[-1].feed(request(P.ECHO_REQ, b"again"))
+    assert types(conns[-1]) == [P.ECHO_RES], "a new turn answers at once again"
