@@ -20,6 +20,8 @@ DEFAULT_PORT = 4730
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FORMATS = ("human", "json")
 TIMEOUT_UNITS = ("auto", "ms", "s")
+#: the longest --busy-poll (microseconds): past a few hundred it only burns CPU
+MAX_BUSY_POLL = 10_000
 
 
 class ConfigError(ValueError):
@@ -88,6 +90,9 @@ class ServerConfig:
     keepalive_interval: int = 10
     #: unanswered probes before the connection is dropped
     keepalive_count: int = 6
+    #: microseconds the loop keeps polling, without sleeping, after a turn with input
+    #: (0 = sleep at once); see ``gear.server.server.Server.flush``
+    busy_poll: int = 50
     #: log lines as ``human`` text or ``json`` objects (one per line, for log shippers)
     log_format: str = "human"
     #: serve Prometheus ``/metrics`` and ``/healthz`` on this HOST:PORT (port 0 picks one)
@@ -136,6 +141,8 @@ class ServerConfig:
         for name in ("max_connections", "max_queue", "keepalive_idle"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"--{name.replace('_', '-')} takes 0 (none) or more")
+        if not 0 <= self.busy_poll <= MAX_BUSY_POLL:
+            raise ConfigError(f"--busy-poll takes 0 (off) to {MAX_BUSY_POLL} microseconds")
         if self.keepalive_interval < 1 or self.keepalive_count < 1:
             raise ConfigError("--keepalive-interval and --keepalive-count must be at least 1")
         if self.output_high_water < 1024:

@@ -27,7 +27,7 @@ def test_serve_flags_reach_server_config(monkeypatch: pytest.MonkeyPatch) -> Non
         *("--tls-require-client-cert", "--tls-handshake-timeout", "3", "--acl", "acl.toml"),
         *("--max-connections", "100", "--max-queue", "7", "--output-high-water", "4096"),
         *("--output-hard-limit", "99999999", "--keepalive-idle", "5"),
-        *("--keepalive-interval", "2", "--keepalive-count", "3"),
+        *("--keepalive-interval", "2", "--keepalive-count", "3", "--busy-poll", "0"),
     ]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
@@ -46,6 +46,7 @@ def test_serve_flags_reach_server_config(monkeypatch: pytest.MonkeyPatch) -> Non
     )
     assert (c.output_high_water, c.output_hard_limit) == (4096, 99999999)
     assert (c.keepalive_idle, c.keepalive_interval, c.keepalive_count) == (5, 2, 3)
+    assert c.busy_poll == 0
 
 
 @pytest.mark.parametrize(
@@ -53,6 +54,8 @@ def test_serve_flags_reach_server_config(monkeypatch: pytest.MonkeyPatch) -> Non
     [
         (["--max-queue", "-1"], "--max-queue takes 0"),
         (["--keepalive-count", "0"], "at least 1"),
+        (["--busy-poll", "-1"], "--busy-poll takes 0 (off) to 10000"),
+        (["--busy-poll", "20000"], "--busy-poll takes 0 (off) to 10000"),
         (["--output-hard-limit", "2048"], "--output-hard-limit must be at least"),
         (["--acl", "/nonexistent.toml"], "/nonexistent.toml"),
     ],

@@ -11,6 +11,7 @@ of the turn.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -69,3 +70,38 @@ def test_a_busy_turn_leaves_the_rest_to_the_flush(server: Server) -> None:
     assert all(types(conn) == [P.ECHO_RES] for conn in conns)
     conns[-1].feed(request(P.ECHO_REQ, b"again"))
     assert types(conns[-1]) == [P.ECHO_RES], "a new turn answers at once again"
+
+
+def test_after_input_the_loop_polls_for_the_window_then_sleeps() -> None:
+    loop = asyncio.new_event_loop()
+    srv = Server(ServerConfig(port=0, busy_poll=2000))
+    loop.run_until_complete(srv.start())
+    conn = Conn(srv, 1)
+    conn.feed(request(P.ECHO_REQ, b"ping"))
+    srv.flush()
+    assert srv.polling
+
+    async def turns_until_asleep() -> int:
+        turns = 0
+        while srv.polling:
+            turns += 1
+            if turns == 10:  # input in the window starts it again
+                conn.feed(request(P.ECHO_REQ, b"again"))
+            await asyncio.sleep(0)
+        return turns
+
+    started = time.perf_counter()
+    turns = loop.run_until_complete(turns_until_asleep())
+    took = time.perf_counter() - started
+    assert turns > 10 and took >= 0.002, "the window restarted at the second ping"
+    assert types(conn) == [P.ECHO_RES, P.ECHO_RES]
+    srv.request_shutdown(False)
+    loop.run_until_complete(srv.serve_forever())
+    loop.close()
+
+
+def test_busy_poll_off_sleeps_at_once(server: Server) -> None:
+    server.busy_poll = 0.0
+    Conn(server, 1).feed(request(P.ECHO_REQ, b"ping"))
+    server.flush()
+    assert not server.polling
