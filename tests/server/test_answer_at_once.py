@@ -59,7 +59,7 @@ def test_a_client_waiting_for_results_gets_its_replies_in_one_write(server: Serv
     assert types(client) == [P.JOB_CREATED]
 
 
-def test_a_busy_turn_leaves_the_rest_to_the_flush(server: Server) -> None:
+def test_a_busy_turn_and_the_next_leave_the_rest_to_the_flush(server: Server) -> None:
     conns = [Conn(server, n) for n in range(ANSWER_AT_ONCE + 2)]
     server.flush()
     for conn in conns:
@@ -69,7 +69,11 @@ def test_a_busy_turn_leaves_the_rest_to_the_flush(server: Server) -> None:
     server.flush()
     assert all(types(conn) == [P.ECHO_RES] for conn in conns)
     conns[-1].feed(request(P.ECHO_REQ, b"again"))
-    assert types(conns[-1]) == [P.ECHO_RES], "a new turn answers at once again"
+    assert types(conns[-1]) == [], "the turn after a busy one answers none at once"
+    server.flush()
+    assert types(conns[-1]) == [P.ECHO_RES]
+    conns[-1].feed(request(P.ECHO_REQ, b"and again"))
+    assert types(conns[-1]) == [P.ECHO_RES], "after a quiet turn, answers at once again"
 
 
 def test_after_input_the_loop_polls_for_the_window_then_sleeps() -> None:
