@@ -49,6 +49,17 @@ def test_a_worker_gets_its_job_before_the_turn_ends(server: Server) -> None:
     assert types(worker) == [P.JOB_ASSIGN]
 
 
+def test_a_worker_with_other_jobs_to_run_gets_its_next_at_the_flush(server: Server) -> None:
+    client, worker = Conn(server, 1), Conn(server, 2)
+    for data in (b"a", b"b", b"c"):
+        client.feed(request(P.SUBMIT_JOB_BG, b"f", b"", data))
+    server.flush()
+    worker.feed(request(P.CAN_DO, b"f") + request(P.GRAB_JOB) + request(P.GRAB_JOB))
+    assert worker.transport.out == b"", "two jobs to run: the replies can wait"
+    server.flush()
+    assert types(worker) == [P.JOB_ASSIGN, P.JOB_ASSIGN]
+
+
 def test_a_client_waiting_for_results_gets_its_replies_in_one_write(server: Server) -> None:
     client, worker = Conn(server, 1), Conn(server, 2)
     worker.feed(request(P.CAN_DO, b"f") + request(P.GRAB_JOB))
