@@ -4,7 +4,7 @@ Strategy: the job server's per-packet path (framing, the broker, its state
 and the asyncio shell) and the load generator's connections are plain,
 strictly typed Python.  mypyc compiles those same modules (``HOT_MODULES``
 in gear/build.py) to C extensions at install time, which removes most of
-the interpreter's cost per packet (fg round trips from 0.36 to 0.64 of C
+the interpreter's cost per packet (fg round trips from 0.64 to 1.27 of C
 gearmand's rate, see docs/benchmarks.md); the source stays the single
 truth.  See docs/build.md.
 

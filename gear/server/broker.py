@@ -3,8 +3,8 @@
 Strategy: the I/O shell calls ``connect``/``disconnect`` per connection and
 dispatches each decoded packet through ``handlers`` (a list indexed by type
 number).  Replies go into each session's ``out`` list and the session onto
-``dirty``; the shell writes them (``gear.server.server``: at once to the
-peer that asked, or once per batch of input for each connection).  Time comes from the
+``dirty``; the shell writes them (``gear.server.server``: at once to a
+worker that asked, or once per batch of input for each connection).  Time comes from the
 injected ``clock``.
 
 ``Broker`` composes three parts, each small enough to read alone:

@@ -2,7 +2,7 @@
 
 Strategy: one ``GearProtocol`` per connection.  ``data_received`` feeds
 the decoder and hands every complete packet (or admin line) to the broker;
-the replies to the peer's own requests are written at once while the loop
+a worker's replies to its own requests are written at once while the loop
 is not busy, and ``flush``, at the end of the loop turn, writes every other
 session's pending bytes with one ``transport.write`` each.  After a turn
 with input the loop polls for ``--busy-poll`` microseconds before it
@@ -62,7 +62,7 @@ WAKEUP_TICK_SECONDS: Final = 0.5
 #: interpreter does better with one call through the handler table (one
 #: Python call less per packet: bg_submit -4% the other way)
 _COMPILED: Final = not __file__.endswith(".py")
-#: connections a loop turn answers at once (``GearProtocol.data_received``);
+#: workers a loop turn answers at once (``GearProtocol.data_received``);
 #: past that the turn is a busy one and the rest wait for its ``flush``
 ANSWER_AT_ONCE: Final = 8
 
@@ -153,14 +153,15 @@ class GearProtocol:
             log.exception("internal error on connection from %s; closing it", session.peer)
             self.broker.send(session, _error("SERVER_ERROR", "internal error, see server log"))
             session.closing = True
-        # The replies to this peer's own requests go out now, while the loop
-        # turn is a quiet one: a worker waiting for its JOB_ASSIGN is idle
-        # until it comes (fg and bg_drain doubled).  The others get theirs
-        # at the flush that ends the turn, in one write per peer with what
+        # A worker's replies (JOB_ASSIGN, NO_JOB, NOOP) go out now, while
+        # the loop turn is a quiet one: the worker is idle until they come
+        # (fg and bg_drain doubled).  Every other reply waits for the flush
+        # that ends the turn, to go out in one write per peer with what
         # other connections' input produced for it: a worker with other
         # jobs to run (pipelined GRAB_JOBs; bg_drain8 in the interpreter
-        # +15%), a client waiting for results (its JOB_CREATEDs and
-        # WORK_COMPLETEs), and everyone once the turn has served
+        # +15%), clients (a pipelined submitter's next window then comes
+        # in larger reads: bg_submit -4% to -8% when its JOB_CREATEDs went
+        # out at once), and everyone once the turn has served
         # ANSWER_AT_ONCE connections or the turn before it did (a busy
         # server gains more from gathering writes than from a few answers
         # sooner; herd +8%).
@@ -170,8 +171,8 @@ class GearProtocol:
         server.reads += 1
         if (
             out
+            and session.abilities
             and server.batch_reads <= server.answer_limit
-            and not session.waiting
             and len(session.running) <= 1
         ):
             if not session.closing:
@@ -439,7 +440,8 @@ class Server:
         and sleeps.  A poll that finds nothing yields the core
         (``sched_yield``) to whatever waits for it: two servers on 2 cores
         with the generator lost 20-35% to each other's polling without it
-        (bench/scaleout.py), and gained 20-30% over not polling with it.
+        (bench/scaleout.py); with it they do as well as without polling or
+        better (2 servers: bg drain +15%, fg +8%).
         """
         self.flush_pending = False
         # a turn past ANSWER_AT_ONCE connections: the next one answers none at once

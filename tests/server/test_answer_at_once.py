@@ -70,21 +70,39 @@ def test_a_client_waiting_for_results_gets_its_replies_in_one_write(server: Serv
     assert types(client) == [P.JOB_CREATED]
 
 
-def test_a_busy_turn_and_the_next_leave_the_rest_to_the_flush(server: Server) -> None:
-    conns = [Conn(server, n) for n in range(ANSWER_AT_ONCE + 2)]
+@pytest.mark.parametrize(
+    "ask",
+    [request(P.SUBMIT_JOB_BG, b"f", b"", b"x"), request(P.ECHO_REQ, b"ping")],
+    ids=["bg-submit", "echo"],
+)
+def test_a_client_gets_its_replies_at_the_flush(server: Server, ask: bytes) -> None:
+    client = Conn(server, 1)
     server.flush()
-    for conn in conns:
-        conn.feed(request(P.ECHO_REQ, b"ping"))
-    answered = [bool(conn.transport.out) for conn in conns]
+    client.feed(ask)
+    assert client.transport.out == b"", "a pipelined submitter's window comes in larger reads"
+    server.flush()
+    assert len(types(client)) == 1
+
+
+def test_a_busy_turn_and_the_next_leave_the_rest_to_the_flush(server: Server) -> None:
+    workers = [Conn(server, n) for n in range(ANSWER_AT_ONCE + 2)]
+    for worker in workers:
+        worker.feed(request(P.CAN_DO, b"f"))
+    server.flush()
+    server.flush()  # the registrations made a busy turn; this one is quiet
+    for worker in workers:
+        worker.feed(request(P.GRAB_JOB))
+    answered = [bool(worker.transport.out) for worker in workers]
     assert answered == [True] * ANSWER_AT_ONCE + [False, False]
     server.flush()
-    assert all(types(conn) == [P.ECHO_RES] for conn in conns)
-    conns[-1].feed(request(P.ECHO_REQ, b"again"))
-    assert types(conns[-1]) == [], "the turn after a busy one answers none at once"
+    assert all(types(worker) == [P.NO_JOB] for worker in workers)
+    last = workers[-1]
+    last.feed(request(P.GRAB_JOB))
+    assert types(last) == [], "the turn after a busy one answers none at once"
     server.flush()
-    assert types(conns[-1]) == [P.ECHO_RES]
-    conns[-1].feed(request(P.ECHO_REQ, b"and again"))
-    assert types(conns[-1]) == [P.ECHO_RES], "after a quiet turn, answers at once again"
+    assert types(last) == [P.NO_JOB]
+    last.feed(request(P.GRAB_JOB))
+    assert types(last) == [P.NO_JOB], "after a quiet turn, answers at once again"
 
 
 def test_after_input_the_loop_polls_for_the_window_then_sleeps() -> None:
