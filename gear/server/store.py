@@ -14,7 +14,9 @@ the store a ``flush`` callable (``open(flush)``) to call after it has called
 Life cycle, driven by the server: ``await open(flush)``, ``await load()``
 (each row becomes ``broker.restore(record)``, in submission order), then
 serving, then ``await close()``.  ``started(job)`` tells the store a job was
-handed to a worker (its attempt count), ``remove(job)`` that it ended.
+handed to a worker (its attempt count; a durable store may wait to write it
+until the job has run a while, see ``gear.server.stores.batching``),
+``remove(job)`` that it ended.
 Store operations on one job must be applied in the order they were made.
 """
 
@@ -39,7 +41,7 @@ class StoredJob:
     priority: int
     #: epoch seconds when due (0 = now)
     when: float = 0.0
-    #: runs started before (a job running at a crash counts that run)
+    #: runs started before (a job that had run a second at a crash counts that run)
     attempts: int = 0
     reducer: bytes = b""
     #: clock time of the original submission

@@ -120,8 +120,56 @@ async def test_everything_that_arrives_during_a_commit_goes_into_the_next() -> N
     await store.close()
 
 
+def written(store: FakeStore, kind: int) -> list[bytes]:
+    return [handle for batch in store.writes for k, handle, _ in batch if k == kind]
+
+
+async def test_a_job_that_ends_within_the_grace_is_only_deleted() -> None:
+    store = FakeStore()
+    await store.open(lambda: None)
+    job = make_job(1)
+    assert await add(store, job) is None
+    job.attempts = 1
+    store.started(job)
+    store.remove(job)
+    await store.close()
+    assert written(store, STARTED) == [], "one row change per short job, not two"
+    assert written(store, REMOVE) == [job.handle] and store.rows == {}
+
+
+async def test_a_count_settles_by_itself_once_the_job_ran_for_the_grace() -> None:
+    store = FakeStore()
+    store.attempt_grace = 0.02
+    await store.open(lambda: None)
+    running, again = make_job(1), make_job(2)
+    assert await add(store, running) is None and await add(store, again) is None
+    running.attempts = 1
+    store.started(running)
+    again.attempts = 1
+    store.started(again)
+    again.attempts = 2  # its worker died; a second run starts the wait over
+    store.started(again)
+    async with asyncio.timeout(5):  # the commit task wakes with no other operation
+        while store.rows[running.handle][6] != 1 or store.rows[again.handle][6] != 2:
+            await asyncio.sleep(0.005)
+    assert written(store, STARTED) == [running.handle, again.handle]
+    await store.close()
+
+
+async def test_close_writes_the_counts_still_settling() -> None:
+    store = FakeStore()
+    await store.open(lambda: None)
+    job = make_job(1)
+    assert await add(store, job) is None
+    job.attempts = 1
+    store.started(job)
+    await store.close()
+    assert store.rows[job.handle][6] == 1, "a run cut short by a shutdown counts"
+
+
 async def test_a_failed_batch_refuses_adds_and_retries_updates_first() -> None:
     store = FakeStore()
+    store.attempt_grace = 0.0  # attempt counts queued at once
     await store.open(lambda: None)
     kept = make_job(1)
     assert await add(store, kept) is None

@@ -223,13 +223,16 @@ async def crash(server: Server) -> None:
     """From here on the store sees nothing, as if the process died now.
 
     (A clean stop would let the store see the workers' disconnects: their
-    jobs are requeued, or failed and deleted once out of retries.)
+    jobs are requeued, or failed and deleted once out of retries.)  Closing
+    the store writes what it has queued, and the attempt counts still
+    settling (``ATTEMPT_GRACE``), which a real crash would lose.
     """
     await server.broker.store.close()
 
 
 async def test_a_job_running_at_the_crash_comes_back_with_its_attempt(backend: Backend) -> None:
     async with running_server(config(backend, 1)) as server:
+        server.broker.store.attempt_grace = 0.0  # as if it had run for the grace
         c = await connect(server)
         handle = await submit(c, P.SUBMIT_JOB_BG, FN, b"", b"work")
         w = await connect(server)

@@ -16,6 +16,13 @@ counts to update and the handles to delete, keeping the last word per job
 handle (a job started and removed in one batch is only deleted), so a
 back-end writes each table row at most once per transaction.
 
+Attempt counts settle first: a job's new count is queued only once it has
+been running for ``ATTEMPT_GRACE`` seconds (or at ``close``).  Most jobs end
+sooner, and their row is then deleted without being updated first: one row
+change per job instead of two (PostgreSQL's drain +50%).  The price is that
+a run cut short by a crash within its first second is not counted: the job
+comes back with one more try, never with fewer, and never lost.
+
 Failure: when ``_write`` raises, the batch's adds are answered with the
 reason (the broker sends ERROR QUEUE_ERROR; nothing was acknowledged), its
 ``started``/``remove`` operations are kept in front of the next batch, and
@@ -54,6 +61,8 @@ RETRY_FIRST = 0.05
 RETRY_MAX = 1.0
 #: loop turns to wait after acknowledging a batch (see ``_gather``)
 GATHER_TURNS = 4
+#: seconds a job runs before its attempt count is written (module docstring)
+ATTEMPT_GRACE = 1.0
 #: how often a store that stays down is logged again, in seconds
 LOG_EVERY = 30.0
 #: upper bounds of the batch size histogram (operations per commit)
@@ -164,6 +173,12 @@ class BatchingStore:
         self._ops: list[Op] = []
         #: the ``done`` callbacks of the adds in ``_ops``, in order
         self._dones: list[Done] = []
+        #: job handle -> (attempt count, when it started): counts not yet
+        #: queued, oldest start first (``ATTEMPT_GRACE``)
+        self._settling: dict[bytes, tuple[int, float]] = {}
+        self.attempt_grace = ATTEMPT_GRACE
+        #: the commit task waits with no deadline (nothing settling)
+        self._waiting_forever = False
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._flush: Callable[[], None] = _no_flush
@@ -205,12 +220,16 @@ class BatchingStore:
         self._wakeup.set()
 
     def started(self, job: Job) -> None:
-        """Queue the job's new attempt count."""
-        self._ops.append((STARTED, job.handle, job.attempts))
-        self._wakeup.set()
+        """Note the job's new attempt count; it is queued once it settles."""
+        settling = self._settling
+        settling.pop(job.handle, None)  # a run again: its count starts over, last
+        settling[job.handle] = (job.attempts, time.monotonic())
+        if self._waiting_forever:
+            self._wakeup.set()  # the commit task waits for this count to settle
 
     def remove(self, job: Job) -> None:
         """Queue the removal of the job's row."""
+        self._settling.pop(job.handle, None)
         self._ops.append((REMOVE, job.handle, None))
         self._wakeup.set()
 
@@ -242,15 +261,11 @@ class BatchingStore:
     async def _commit_loop(self) -> None:
         pause = RETRY_FIRST
         while True:
+            self._settle(float("inf") if self._closing else time.monotonic())
             if not self._ops:
                 if self._closing:
                     return
-                await self._wakeup.wait()
-                self._wakeup.clear()
-                # one more turn of the loop (a poll) before taking the batch,
-                # so requests that arrived meanwhile join it: fewer, larger
-                # commits under load, one loop turn of latency when idle
-                await asyncio.sleep(0)
+                await self._idle()
                 continue
             ops, dones = self._ops, self._dones
             self._ops, self._dones = [], []
@@ -276,6 +291,37 @@ class BatchingStore:
             self._answer(dones, None)
             if dones:
                 await self._gather()
+
+    def _settle(self, now: float) -> None:
+        """Queue the attempt counts of the jobs running for ``attempt_grace``."""
+        settling = self._settling
+        grace = self.attempt_grace
+        while settling:
+            handle = next(iter(settling))
+            attempts, since = settling[handle]
+            if now - since < grace:
+                return
+            del settling[handle]
+            self._ops.append((STARTED, handle, attempts))
+
+    async def _idle(self) -> None:
+        """Wait for operations, or for the oldest running job's count to settle."""
+        if self._settling:
+            _, since = next(iter(self._settling.values()))
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(since + self.attempt_grace - time.monotonic()):
+                    await self._wakeup.wait()
+        else:
+            self._waiting_forever = True
+            try:
+                await self._wakeup.wait()
+            finally:
+                self._waiting_forever = False
+        self._wakeup.clear()
+        # one more turn of the loop (a poll) before taking the batch, so
+        # requests that arrived meanwhile join it: fewer, larger commits
+        # under load, one loop turn of latency when idle
+        await asyncio.sleep(0)
 
     async def _gather(self) -> None:
         """A few loop turns after acknowledgements, before the next batch.
