@@ -23,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -192,3 +192,35 @@ def postgres_bindir() -> str | None:
             version = os.path.basename(os.path.dirname(bindir))
             found.append((int(version) if version.isdigit() else 0, bindir))
     return max(found)[1] if found else None
+
+
+def perf_samples(
+    pid: int, run: Callable[[], object], frequency: int, sorts: Sequence[str]
+) -> dict[str, list[str]]:
+    """Sample process ``pid`` with ``perf record`` while ``run()`` runs.
+
+    Returns the rows of ``perf report`` (share, then the key) for each sort
+    key in ``sorts`` ("dso", "dso,sym", ...), highest first.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        data = os.path.join(tmp, "perf.data")
+        perf = subprocess.Popen(
+            ["perf", "record", "-F", str(frequency), "-o", data, "-p", str(pid)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            run()
+        finally:
+            perf.send_signal(2)
+            perf.wait(30)
+        reports = {}
+        for sort in sorts:
+            report = subprocess.run(
+                ["perf", "report", "-i", data, "--stdio", "--no-children", "--sort", sort],
+                capture_output=True,
+                text=True,
+                timeout=300,
+            ).stdout
+            reports[sort] = [r for r in report.splitlines() if "%" in r and not r.startswith("#")]
+        return reports

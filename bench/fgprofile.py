@@ -32,6 +32,7 @@ from common import (  # a sibling module
     gearbench,
     gearbench_binary,
     load_average,
+    perf_samples,
     servers_stopped,
     start_gear,
     start_gearmand,
@@ -79,27 +80,12 @@ def syscalls_per_job(binary: str, server: Server) -> str:
 
 def profile(binary: str, gear: Server) -> None:
     """Sample gear serve during one more run; print its CPU by library and symbol."""
-    with tempfile.TemporaryDirectory() as tmp:
-        data = os.path.join(tmp, "perf.data")
-        perf = subprocess.Popen(
-            ["perf", "record", "-F", "2999", "-o", data, "-p", str(gear.pid)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            gearbench(binary, gear.port, FG)
-        finally:
-            perf.send_signal(2)
-            perf.wait(30)
-        for sort, lines in (("dso", 8), ("dso,sym", 25)):
-            report = subprocess.run(
-                ["perf", "report", "-i", data, "--stdio", "--no-children", "--sort", sort],
-                capture_output=True,
-                text=True,
-            ).stdout
-            rows = [r for r in report.splitlines() if r.strip() and not r.startswith("#")]
-            print(f"\ngear serve's CPU samples by {sort.replace(',', ' and ')}:")
-            print("\n".join(rows[:lines]))
+    reports = perf_samples(
+        gear.pid, lambda: gearbench(binary, gear.port, FG), 2999, ("dso", "dso,sym")
+    )
+    for sort, lines in (("dso", 8), ("dso,sym", 25)):
+        print(f"\ngear serve's CPU samples by {sort.replace(',', ' and ')}:")
+        print("\n".join(reports[sort][:lines]))
 
 
 def main() -> int:

@@ -36,6 +36,7 @@ from common import (  # a sibling module
     gearbench,
     gearbench_binary,
     load_average,
+    perf_samples,
     servers_stopped,
     start_gear,
     start_gearmand,
@@ -141,28 +142,10 @@ def profile(servers: list[Server], binary: str) -> None:
     for row in rows:
         print("| " + " | ".join(row) + " |")
     gear = servers[0]
-    with tempfile.TemporaryDirectory() as tmp:
-        data = os.path.join(tmp, "perf.data")
-        perf = subprocess.Popen(
-            ["perf", "record", "-F", "999", "-o", data, "-p", str(gear.pid)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            gearbench(binary, gear.port, MANY)
-        finally:
-            perf.send_signal(2)
-            perf.wait(30)
-        report = subprocess.run(
-            ["perf", "report", "-i", data, "--stdio", "--no-children", "--sort", "dso"],
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+    reports = perf_samples(gear.pid, lambda: gearbench(binary, gear.port, MANY), 999, ("dso",))
     print("\ngear serve, share of its CPU samples by library (perf record during one more run):")
-    for line in report.stdout.splitlines():
-        if "%" in line and not line.startswith("#"):
-            print("  " + line.strip())
+    for line in reports["dso"]:
+        print("  " + line.strip())
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ import logging
 import pytest
 
 from gear.server import ConfigError, Server, ServerConfig
+from gear.server.state import Job
 from gear.server.store import MemoryStore, StoredJob
 from gear.server.stores import StoreError, StoreURLError, create_store
 from gear.server.stores.batching import (
@@ -124,13 +125,19 @@ def written(store: FakeStore, kind: int) -> list[bytes]:
     return [handle for batch in store.writes for k, handle, _ in batch if k == kind]
 
 
-async def test_a_job_that_ends_within_the_grace_is_only_deleted() -> None:
-    store = FakeStore()
+async def stored_and_started(store: FakeStore) -> Job:
+    """A job stored, then handed to a worker for its first run."""
     await store.open(lambda: None)
     job = make_job(1)
     assert await add(store, job) is None
     job.attempts = 1
     store.started(job)
+    return job
+
+
+async def test_a_job_that_ends_within_the_grace_is_only_deleted() -> None:
+    store = FakeStore()
+    job = await stored_and_started(store)
     store.remove(job)
     await store.close()
     assert written(store, STARTED) == [], "one row change per short job, not two"
@@ -158,11 +165,7 @@ async def test_a_count_settles_by_itself_once_the_job_ran_for_the_grace() -> Non
 
 async def test_close_writes_the_counts_still_settling() -> None:
     store = FakeStore()
-    await store.open(lambda: None)
-    job = make_job(1)
-    assert await add(store, job) is None
-    job.attempts = 1
-    store.started(job)
+    job = await stored_and_started(store)
     await store.close()
     assert store.rows[job.handle][6] == 1, "a run cut short by a shutdown counts"
 
