@@ -42,6 +42,7 @@ from gear.server.acl import Access, AclError, Identity, is_loopback
 from gear.server.admin import AdminCommands, ServerInfo
 from gear.server.broker import Broker, BrokerConfig
 from gear.server.config import ConfigError, ServerConfig, StaleBuildError
+from gear.server.handles import default_handle_prefix, first_handle_id
 from gear.server.memory import MemoryReleaser
 from gear.server.state import Session
 from gear.server.stores import create_store
@@ -65,22 +66,6 @@ _COMPILED: Final = not __file__.endswith(".py")
 #: workers a loop turn answers at once (``GearProtocol.data_received``);
 #: past that the turn is a busy one and the rest wait for its ``flush``
 ANSWER_AT_ONCE: Final = 8
-
-
-def default_handle_prefix() -> bytes:
-    """``H:<host>:``, C gearmand's handle format (clients match it with a regex)."""
-    host = socket.gethostname()[:40] or "localhost"
-    return f"H:{host}:".encode()
-
-
-def first_handle_id() -> int:
-    """Where this boot's handle counter starts: microseconds since the epoch.
-
-    Handles then never repeat across restarts (the previous boot would
-    have had to hand out more than a million jobs a second to catch up),
-    and the store replay moves the counter past every stored handle.
-    """
-    return time.time_ns() // 1000
 
 
 class GearProtocol:
