@@ -18,6 +18,7 @@ import os
 import secrets
 from dataclasses import dataclass, field, replace
 
+from gear.client.servers import ServerAddress
 from gear.errors import GearError
 
 #: the scenarios, in the order ``gear bench`` runs them by default
@@ -51,15 +52,11 @@ def parse_address(spec: str) -> tuple[str, int]:
     Raises:
         BenchConfigError: the port is not a number in 1..65535.
     """
-    host, port = spec, str(DEFAULT_PORT)
-    if spec.startswith("["):
-        inner, _, rest = spec[1:].partition("]")
-        host, port = inner, rest[1:] if rest.startswith(":") else port
-    elif spec.count(":") == 1:
-        host, port = spec.split(":")
-    if not port.isdigit() or not 0 < int(port) < 65536:
-        raise BenchConfigError(f"bad port in {spec!r}: expected HOST:PORT with PORT in 1..65535")
-    return host or DEFAULT_HOST, int(port)
+    try:
+        address = ServerAddress.parse(spec, DEFAULT_PORT, default_host=DEFAULT_HOST)
+    except ValueError as exc:
+        raise BenchConfigError(str(exc)) from None
+    return address.host, address.port
 
 
 def default_function() -> str:

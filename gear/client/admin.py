@@ -25,6 +25,7 @@ import time
 from typing import TypeVar
 
 from gear._closing import Blocking
+from gear.client.servers import ServerAddress
 from gear.errors import ConnectError, LocalProtocolError, RemoteProtocolError
 from gear.protocol.admin_replies import (
     ENCODING,
@@ -113,18 +114,8 @@ def parse_address(text: str, default_port: int = DEFAULT_PORT) -> tuple[str, int
     Raises:
         ValueError: the port is not a number in 1-65535.
     """
-    text = text.strip()
-    host, port = text, ""
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        port = rest.removeprefix(":")
-    elif text.count(":") == 1:
-        host, _, port = text.partition(":")
-    if not port:
-        return host or "localhost", default_port
-    if not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"bad port in server address {text!r}")
-    return host or "localhost", int(port)
+    address = ServerAddress.parse(text, default_port, default_host="localhost")
+    return address.host, address.port
 
 
 def format_address(host: str, port: int) -> str:

@@ -34,16 +34,25 @@ class ServerAddress:
         return f"{host}:{self.port}"
 
     @classmethod
-    def parse(cls, text: str, default_port: int = DEFAULT_PORT) -> ServerAddress:
-        """Parse ``host``, ``host:port``, ``[v6]`` or ``[v6]:port``.
+    def parse(
+        cls, text: str, default_port: int = DEFAULT_PORT, default_host: str | None = None
+    ) -> ServerAddress:
+        """Parse ``host``, ``host:port``, ``[v6]``, ``[v6]:port`` or ``:port``.
+
+        The one parser of server addresses: the client, ``AdminClient`` and
+        ``gear bench`` all read them here.  An empty host is
+        ``default_host``, or an error when there is none.
 
         Raises:
-            ValueError: an empty host or a port that is not 1-65535.
+            ValueError: an empty host (without ``default_host``) or a bad
+                port (not a number from 1 to 65535).
         """
         text = text.strip()
         host, port_text = _split_host_port(text)
         if not host:
-            raise ValueError(f"server {text!r} has no host")
+            if default_host is None:
+                raise ValueError(f"server {text!r} has no host")
+            host = default_host
         if port_text is None or port_text == "":
             return cls(host, default_port)
         if not port_text.isdigit() or not 0 < int(port_text) < 65536:

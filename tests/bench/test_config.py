@@ -17,15 +17,22 @@ from gear.bench.config import BenchConfig, BenchConfigError, parse_address, spli
         (":5000", ("127.0.0.1", 5000)),
         ("[::1]:4732", ("::1", 4732)),
         ("[::1]", ("::1", 4730)),
+        ("host:", ("host", 4730)),
     ],
 )
 def test_parse_address(spec: str, want: tuple[str, int]) -> None:
     assert parse_address(spec) == want
 
 
-@pytest.mark.parametrize("spec", ["host:abc", "host:0", "host:70000", "host:"])
+@pytest.mark.parametrize("spec", ["host:abc", "host:0", "host:70000"])
 def test_parse_address_rejects(spec: str) -> None:
-    with pytest.raises(BenchConfigError, match="bad port"):
+    with pytest.raises(BenchConfigError, match="port must be a number"):
+        parse_address(spec)
+
+
+@pytest.mark.parametrize(("spec", "why"), [("[::1]x", "expected ':port'"), ("[::1", "missing ']'")])
+def test_parse_address_rejects_a_broken_v6_literal(spec: str, why: str) -> None:
+    with pytest.raises(BenchConfigError, match=why):
         parse_address(spec)
 
 

@@ -64,7 +64,7 @@ def test_parse_address(text: str, address: tuple[str, int]) -> None:
 
 @pytest.mark.parametrize("text", ["h:x", "h:0", "h:70000"])
 def test_parse_address_rejects_bad_ports(text: str) -> None:
-    with pytest.raises(ValueError, match="bad port"):
+    with pytest.raises(ValueError, match="port must be a number"):
         parse_address(text)
 
 
