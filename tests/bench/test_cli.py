@@ -139,7 +139,7 @@ def test_processes_merge_into_one_result(served: ServerProcess) -> None:
         (["-c", "0"], "'--clients'"),
         (["--bogus"], "No such option"),
         (["nope"], "'nope' is not one of"),
-        (["-s", "host:abc"], "bad port"),
+        (["-s", "host:abc"], "port must be a number from 1 to 65535"),
         (["--spawn", "-s", "127.0.0.1:4730"], "exclude each other"),
         (["-t", "0"], "'--timeout'"),
     ],

@@ -206,4 +206,4 @@ def test_command_line_exit_codes() -> None:
     down = gear_admin("-s", f"127.0.0.1:{free_port()}", "--json", "version")
     assert down.code == 3 and json.loads(down.out)["servers"][0]["status"] == "down"
     usage = gear_admin("-s", "h:x", "status")
-    assert usage.code == 2 and "bad port" in usage.err
+    assert usage.code == 2 and "port must be a number" in usage.err
