@@ -177,8 +177,6 @@ class BatchingStore:
         #: queued, oldest start first (``ATTEMPT_GRACE``)
         self._settling: dict[bytes, tuple[int, float]] = {}
         self.attempt_grace = ATTEMPT_GRACE
-        #: the commit task waits with no deadline (nothing settling)
-        self._waiting_forever = False
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._flush: Callable[[], None] = _no_flush
@@ -224,8 +222,8 @@ class BatchingStore:
         settling = self._settling
         settling.pop(job.handle, None)  # a run again: its count starts over, last
         settling[job.handle] = (job.attempts, time.monotonic())
-        if self._waiting_forever:
-            self._wakeup.set()  # the commit task waits for this count to settle
+        if len(settling) == 1:
+            self._wakeup.set()  # the commit task may wait with no deadline: give it one
 
     def remove(self, job: Job) -> None:
         """Queue the removal of the job's row."""
@@ -312,11 +310,7 @@ class BatchingStore:
                 async with asyncio.timeout(since + self.attempt_grace - time.monotonic()):
                     await self._wakeup.wait()
         else:
-            self._waiting_forever = True
-            try:
-                await self._wakeup.wait()
-            finally:
-                self._waiting_forever = False
+            await self._wakeup.wait()
         self._wakeup.clear()
         # one more turn of the loop (a poll) before taking the batch, so
         # requests that arrived meanwhile join it: fewer, larger commits
